@@ -1,0 +1,36 @@
+/*
+ * A message body (the message itself, dot-unstuffed, CRLF lines): in memory
+ * up to BODY_MEM_MAX, beyond that in an unlinked temporary file. The first
+ * BODY_HEAD_MAX bytes always stay in memory for header inspection.
+ * Written by the loop thread, then owned by one worker job at a time.
+ */
+#ifndef MOAT_BODY_H
+#define MOAT_BODY_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define BODY_MEM_MAX	(1024 * 1024)
+#define BODY_HEAD_MAX	(64 * 1024)
+
+struct body {
+	struct buf	 mem;		/* whole body, or its head once spilled */
+	int		 fd;		/* -1 while in memory */
+	size_t		 len;
+	char		*spool_dir;	/* owned */
+	int		 error;		/* errno of a failed spill or write */
+};
+
+struct body	*body_new(const char *spool_dir);
+void		 body_free(struct body *);	/* accepts NULL */
+/* 0, or -1 when the spill file cannot be written (error set). */
+int		 body_append(struct body *, const void *, size_t)
+		    __attribute__((warn_unused_result));
+/* Read up to n bytes at off; returns bytes read, 0 at end, -1 on error. */
+ssize_t		 body_read(const struct body *, size_t off, void *, size_t n);
+/* The in-memory head (headers live here). */
+const char	*body_head(const struct body *, size_t *len);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * The running configuration: one immutable, reference-counted snapshot.
+ * Loaded on the loop thread; read from any thread that holds a reference.
+ */
+#ifndef MOAT_CFG_H
+#define MOAT_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+#define CFG_DEFAULT_PATH	"/etc/moat/moat.conf"
+
+enum direction {
+	DIR_INBOUND = 0,
+	DIR_OUTBOUND,
+};
+
+struct cfg_listen {
+	char		*address;
+	int		 port;
+	enum direction	 direction;
+};
+
+struct cfg_net {		/* an address with a prefix length */
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];
+	int		 prefix;
+};
+
+struct cfg_filter {
+	const char	*name;
+	bool		 enabled;
+};
+
+#define CFG_FILTERS_MAX	16
+
+struct cfg {
+	int		 refs;		/* atomic */
+	char		*path;		/* the file it came from */
+	char		*dir;		/* its folder: relative paths base */
+
+	char		*node_name;
+	char		*user;		/* run as, after binding; "" stay */
+
+	/* smtp */
+	char		*hostname;	/* banner and EHLO name */
+	struct cfg_listen *listen;
+	size_t		 nlisten;
+	char		*next_hop_host;
+	int		 next_hop_port;
+	char		**local_domains;
+	size_t		 nlocal_domains;
+	size_t		 max_message_size;
+	int		 max_recipients;
+	int		 max_connections;
+	int		 idle_timeout;		/* seconds */
+	int		 session_timeout;	/* seconds */
+	int		 relay_connect_timeout;	/* seconds */
+	int		 relay_timeout;		/* seconds, per command */
+	int		 workers;
+	struct cfg_net	*xforward_hosts;
+	size_t		 nxforward_hosts;
+
+	/* control */
+	char		*control_socket;
+	int		 control_mode;
+	char		*admin_group;
+	char		*qmanager_group;
+	char		*auditor_group;
+
+	/* storage */
+	char		*storage_backend;
+	char		*db_path;
+	char		*quarantine_dir;
+	char		*spool_dir;	/* derived: large bodies, beside the db */
+	int		 tracking_days;		/* retention */
+
+	/* rules */
+	char		*rules_dir;
+
+	/* log */
+	bool		 log_syslog;
+	enum log_level	 log_level;
+
+	/* filters */
+	struct cfg_filter filters[CFG_FILTERS_MAX];
+	size_t		 nfilters;
+
+	double		 spam_threshold;
+
+	char		**dns_servers;
+	size_t		 ndns_servers;
+	int		 dns_timeout_ms;
+
+	struct cfg_listen *ssh_listen;
+	size_t		 nssh_listen;
+	char		*ssh_host_key_dir;
+};
+
+/* Load and check a file. On error returns NULL and sets *cause to
+ * "file:line: reason" (caller frees). */
+struct cfg	*cfg_load(const char *path, char **cause);
+struct cfg	*cfg_ref(struct cfg *);
+void		 cfg_unref(struct cfg *);	/* accepts NULL */
+bool		 cfg_filter_enabled(const struct cfg *, const char *name);
+bool		 cfg_net_match(const struct cfg_net *, size_t n,
+		     const char *addr);
+const char	*cfg_direction_name(enum direction);
+/* The whole snapshot as JSON (config.get). New reference. */
+struct json_t	*cfg_to_json(const struct cfg *);
+
+/* The current snapshot: loop thread only. Jobs take a reference when they
+ * start and keep it; a reload swaps it. */
+struct cfg	*cfg_current(void);
+void		 cfg_set_current(struct cfg *);	/* takes the reference */
+
+#endif
