@@ -117,10 +117,10 @@ enum {
 
 /* Columns every record query selects, in the C_ order below. */
 #define TRACK_COLS							\
-	"t.id, t.queue_id, t.node, t.time_ms, t.direction, t.client_addr,"	\
-	" t.client_name, t.helo, t.sender, t.size, t.message_id,"	\
-	" t.subject, t.outcome, t.reply, t.relay_reply, t.duration_ms,"	\
-	" t.relay_ms"
+	"t.id, t.queue_id, t.node, t.time_ms, t.direction,"		\
+	" t.client_addr, t.client_name, t.helo, t.sender, t.size,"	\
+	" t.message_id, t.subject, t.outcome, t.reply, t.relay_reply,"	\
+	" t.duration_ms, t.relay_ms"
 
 enum {
 	C_ID,
@@ -220,7 +220,7 @@ static struct {
 	pthread_cond_t	 done;		/* flushers wait for completed */
 	struct jobs	 queue;		/* under lock */
 	uint64_t	 submitted;	/* under lock: jobs ever queued */
-	uint64_t	 completed;	/* under lock: jobs written or dropped */
+	uint64_t	 completed;	/* under lock: jobs done (or dropped) */
 	uint64_t	 dropped;	/* under lock: refused, queue full */
 	bool		 running;	/* under lock: open, writer started */
 	bool		 stopping;	/* under lock */
@@ -228,7 +228,7 @@ static struct {
 	sqlite3		*wconn;		/* the writer's while it runs */
 	sqlite3_stmt	*wstmt[W_MAX];
 	char		*path;		/* under lock */
-	pthread_key_t	 key;		/* reader per thread; valid if running */
+	pthread_key_t	 key;		/* a reader per thread, if running */
 } st = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
@@ -741,6 +741,11 @@ db_open(const char *path, char **cause)
 	pthread_mutex_unlock(&st.lock);
 	if (rc) {
 		*cause = xstrdup("store already open");
+		return -1;
+	}
+	/* Connections move between threads and run side by side. */
+	if (!sqlite3_threadsafe()) {
+		*cause = xstrdup("sqlite3 was built without thread support");
 		return -1;
 	}
 

@@ -45,13 +45,15 @@ void		 db_flush(void);
  * thread exits or at db_close. Borrowed: do not free. */
 struct db	*db_reader(char **cause);
 
+/* Strings: NULL or "" match any record. Substrings are case-insensitive
+ * (ASCII); % and _ in them are literal. */
 struct track_query {
-	const char	*sender;	/* substring, case-insensitive; NULL any */
-	const char	*rcpt;		/* substring; NULL any */
-	const char	*text;		/* in subject, sender, rcpts, message-id,
-					 * queue id, client; NULL any */
-	const char	*outcome;	/* exact outcome name; NULL any */
-	const char	*direction;	/* NULL any */
+	const char	*sender;	/* substring */
+	const char	*rcpt;		/* substring of any recipient */
+	const char	*text;		/* in subject, sender, rcpt, message-id,
+					 * queue id, client addr or name */
+	const char	*outcome;	/* exact outcome name */
+	const char	*direction;	/* exact */
 	int64_t		 from_ms;	/* time_ms >= from_ms; 0: no bound */
 	int64_t		 to_ms;		/* time_ms < to_ms; 0: no bound */
 	const char	*cursor;	/* from a previous page's "next" */

@@ -610,11 +610,10 @@ test_bad_cursor(void **state)
 	static const char *const bad[] = {
 		"abc", "12", "12:", ":5", "12:x", "12:3:4", "12:0", "12:-1",
 		" 12:3", "12: 3", "+12:3", "12:+3", "99999999999999999999:1",
-		"1:99999999999999999999", "0x10:1",
-		"1:11111111111111111111111111111111111111111111111111111111111111",
+		"1:99999999999999999999", "0x10:1", "1:2 ", "1:2\n",
 	};
 	struct track_query	 q;
-	char			*cause;
+	char			*cause, lng[DB_CURSOR_MAX + 8];
 	size_t			 i;
 
 	(void)state;
@@ -629,6 +628,18 @@ test_bad_cursor(void **state)
 		assert_non_null(strstr(cause, "cursor"));
 		free(cause);
 	}
+	/* Over DB_CURSOR_MAX, even when the numbers would parse. */
+	memset(lng, '0', sizeof lng);
+	lng[0] = '1';
+	lng[1] = ':';
+	lng[sizeof lng - 2] = '1';
+	lng[sizeof lng - 1] = '\0';
+	q.cursor = lng;
+	cause = NULL;
+	assert_null(db_track_search(reader(), &q, &cause));
+	assert_non_null(strstr(cause, "cursor"));
+	free(cause);
+
 	/* A well-formed cursor that matches nothing is just an empty page. */
 	q.cursor = "-5:1";
 	check_search(&q, "");
