@@ -500,8 +500,11 @@ ctl_db_done(void *arg)
 	struct ctl_conn		*c;
 	json_t			*answer;
 
-	if (j->result == NULL)
+	if (j->result == NULL && strcmp(j->code, PROTO_E_INTERNAL) == 0)
 		log_warnx("ctl: connection %llu: %s", (unsigned long long)
+		    j->conn, j->cause != NULL ? j->cause : j->code);
+	else if (j->result == NULL)
+		log_debug("ctl: connection %llu: %s", (unsigned long long)
 		    j->conn, j->cause != NULL ? j->cause : j->code);
 	if ((c = ctl_conn_find(j->conn)) != NULL) {
 		if (j->result != NULL) {
@@ -617,7 +620,7 @@ ctl_role_work(void *arg)
 		PROTO_ROLE_ADMIN, PROTO_ROLE_QMANAGER, PROTO_ROLE_AUDITOR
 	};
 	struct ctl_role_job	*j = arg;
-	gid_t			*groups, g;
+	gid_t			*groups, g = 0;
 	int			 n, i, k;
 
 	j->role = PROTO_ROLE_NONE;

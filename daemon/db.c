@@ -600,6 +600,7 @@ writer_batch(struct jobs *b)
 		log_warnx("db: batch of %zu tracking jobs dropped: %s", b->n,
 		    cause);
 		free(cause);
+		cause = NULL;
 		if (!sqlite3_get_autocommit(st.wconn) &&
 		    writer_step(W_ROLLBACK, &cause) == -1) {
 			log_warnx("db: rollback: %s", cause);

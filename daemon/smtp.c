@@ -647,7 +647,6 @@ job_done(void *arg)
 		session_close(s);
 		return;
 	}
-	bufferevent_enable(s->bev, EV_READ);
 	timer_arm(s);
 	session_process(s);
 }
@@ -693,7 +692,6 @@ data_finished(struct session *s)
 	    j->queue_id, (unsigned long long)s->id, s->mail.addr, s->nrcpts,
 	    j->body->len);
 	s->state = ST_WAIT;
-	bufferevent_disable(s->bev, EV_READ);
 	timer_arm(s);
 	ninflight++;
 	pool_submit(scan_pool, scan_job_run, job_done, j);

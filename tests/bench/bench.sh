@@ -11,7 +11,9 @@
 #   DIR  messages to send, one per file (default: the *.eml of
 #        tests/fixtures; generated 4 KiB messages when there are none)
 #   make bench BENCH_ARGS="../shared/corpus/ham -n 5000 -c 32"
-# Everything runs on loopback in a temporary folder, removed at the end.
+# Everything runs on loopback in a temporary folder, removed at the end
+# (kept with BENCH_KEEP=1). MOATD, BENCH_SMTP, SMTP_SINK override the
+# programs.
 set -eu
 
 usage() {
@@ -70,7 +72,11 @@ cleanup() {
 	trap - EXIT INT TERM
 	stop_pid "$MOATD_PID"
 	stop_pid "$SINK_PID"
-	rm -rf "$TMP"
+	if [ -n "${BENCH_KEEP:-}" ]; then
+		echo "bench: kept $TMP (moatd.log, moat.db, outputs)" >&2
+	else
+		rm -rf "$TMP"
+	fi
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT

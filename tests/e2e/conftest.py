@@ -49,7 +49,6 @@ socket SMTP/LMTP client), load_fixture(), send_mail(), header_value(),
 split_message(), CtlError.
 """
 
-import email.utils
 import json
 import os
 import pathlib
@@ -355,22 +354,43 @@ def instance_dir(request):
     path.mkdir(mode=0o755)
     path.chmod(0o755)
     yield path
-    if _test_failed(request.node) or os.environ.get("MOAT_E2E_KEEP"):
+    if (_test_failed(request.node) or getattr(request.node, "moat_keep", 0)
+            or os.environ.get("MOAT_E2E_KEEP")):
         sys.stderr.write("\n[e2e] kept %s\n" % path)
     else:
+        _removals.append(path)
+    # Postfix masters take a second or two to exit: remove the folders of
+    # passed tests in one go at the end of the run instead of waiting here.
+    if len(_removals) > 8:
+        _reap()
+
+
+_removals = []          # folders of passed tests
+_exiting = []           # Postfix master pids told to stop
+
+
+def _reap():
+    deadline = time.monotonic() + 20
+    for pid in _exiting:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    del _exiting[:]
+    for path in _removals:
         shutil.rmtree(path, ignore_errors=True)
+    del _removals[:]
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _reap()
     if _run_dir is not None:
         try:
             _run_dir.rmdir()        # only when every test's folder went
         except OSError:
             pass
-
-
-def pytest_runtest_logreport(report):
-    pass
 
 
 # --- processes --------------------------------------------------------------
@@ -785,7 +805,7 @@ class Moatd:
 
 
 @pytest.fixture
-def moatd(instance_dir):
+def moatd(instance_dir, request):
     made = []
 
     def factory(next_hop, port=None, start=True, conf_extra="", **smtp):
@@ -811,6 +831,7 @@ def moatd(instance_dir):
             m._check_output()
         problems += ["%s: %s" % (m.logfile, p) for p in m.problems]
     if problems:
+        request.node.moat_keep = True
         pytest.fail("moatd problems:\n" + "\n".join(problems))
 
 
@@ -903,6 +924,13 @@ bounce_queue_lifetime = 1h
 """
 
 
+POSTFIX_QUEUE_DIRS = [(d, "root", 0o700) for d in (
+    "active", "bounce", "corrupt", "defer", "deferred", "flush", "hold",
+    "incoming", "private", "saved", "trace")] + [
+    ("maildrop", "postdrop", 0o730), ("public", "postdrop", 0o710),
+    ("pid", "root", 0o755)]
+
+
 class Postfix:
     def __init__(self, base, sink, filter="lmtp", filter_port=None):
         self.dir = base
@@ -921,6 +949,14 @@ class Postfix:
         for d in ("etc", "spool", "data"):
             (self.dir / d).mkdir(mode=0o755, exist_ok=True)
         shutil.chown(self.dir / "data", "postfix")
+        # The queue folders as postfix-files has them: "postfix check"
+        # would create them too, but takes two seconds doing it.
+        spool = self.dir / "spool"
+        for name, group, mode in POSTFIX_QUEUE_DIRS:
+            d = spool / name
+            d.mkdir(exist_ok=True)
+            shutil.chown(d, "root" if name == "pid" else "postfix", group)
+            d.chmod(mode)
         if self.filter == "lmtp":
             flt = "-o content_filter=moatlmtp:[127.0.0.1]:%d" % \
                 self.filter_port
@@ -952,8 +988,8 @@ class Postfix:
         return self._run("postfix", "-c", str(self.etc), *args, **kw)
 
     def start(self):
-        # check creates the queue folders with Postfix's owners and modes.
-        self.postfix("check")
+        # "start" runs the checks of "postfix check" (check-fatal and
+        # check-warn in postfix-script) before it starts the master.
         self.postfix("start")
         self.started = True
         wait_until(lambda: smtp_ready(self.port) and
@@ -971,22 +1007,27 @@ class Postfix:
         except (OSError, ValueError):
             return None
 
-    def stop(self):
+    def stop(self, wait=True):
+        """postfix stop; wait=False leaves the master's exit to be awaited
+        at the end of the run (it takes over a second)."""
         if not self.started:
             return
         pid = self.master_pid()
         self.postfix("stop", check=False)
+        self.started = False
+        if pid is None:
+            return
+        if not wait:
+            _exiting.append(pid)
+            return
         deadline = time.monotonic() + 15
-        while pid and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                break
+                return
             time.sleep(0.05)
-        else:
-            if pid:
-                self.postfix("abort", check=False)
-        self.started = False
+        self.postfix("abort", check=False)
 
     def log(self):
         try:
@@ -1024,7 +1065,7 @@ def postfix(instance_dir):
         return pf
     yield factory
     for pf in made:
-        pf.stop()
+        pf.stop(wait=False)
 
 
 def pytest_report_header(config):

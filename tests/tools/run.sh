@@ -100,7 +100,8 @@ trap 'cleanup; exit 143' TERM
 # Wait until 127.0.0.1:$1 accepts while process $2 lives (15 s at most).
 wait_port() {
 	"$PY" - "$1" "$2" <<'EOF'
-import os, socket, sys, time
+import os, signal, socket, sys, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)	# Ctrl-C: no traceback
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 deadline = time.monotonic() + 15
 while time.monotonic() < deadline:
@@ -165,8 +166,9 @@ done
 # Like Postfix's content filter client: EHLO, XFORWARD with the original
 # client (when offered), pipelined MAIL/RCPT/DATA; envelope from the headers.
 send_samples() {
-	"$PY" - "$IN_PORT" "$SAMPLES"/*.eml <<'EOF'
-import email, email.utils, os, re, smtplib, sys
+	"$PY" - "$IN_PORT" "$SAMPLES"/*.eml >"$RUN/send.log" 2>&1 <<'EOF'
+import email, email.utils, os, re, signal, smtplib, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)	# Ctrl-C: no traceback
 
 port, files = int(sys.argv[1]), sys.argv[2:]
 failed = 0
@@ -210,56 +212,83 @@ for i, path in enumerate(files, 1):
         failed += 1
 sys.exit(1 if failed else 0)
 EOF
+	rc=$?
+	cat "$RUN/send.log"
+	return $rc
+}
+
+# Wait (10 s at most) until tracking holds the $1 messages since $2 (ms).
+wait_tracked() {
+	"$PY" - "$MOATCTL" "$RUN/control.sock" "$1" "$2" <<'EOF'
+import json, signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)	# Ctrl-C: no traceback
+moatctl, sock, want, since = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+deadline = time.monotonic() + 10
+while True:
+    out = subprocess.run([moatctl, "-s", sock, "--json", "tracking.search",
+                          "from_ms=" + since, "limit=100"],
+                         capture_output=True, text=True).stdout
+    try:
+        doc = json.loads(out)
+        items = (doc.get("result") or doc).get("items", [])
+    except (ValueError, AttributeError):
+        items = []
+    if len(items) >= want or time.monotonic() > deadline:
+        sys.exit(0 if len(items) >= want else 1)
+    time.sleep(0.1)
+EOF
 }
 
 NSAMPLES=$(find "$SAMPLES" -name '*.eml' | wc -l)
+SINCE=$("$PY" -c 'import time; print(int(time.time() * 1000) - 1000)')
+echo
+echo "Sending the $NSAMPLES sample messages of $SAMPLES/ to moatd:"
+STATUS=0
+send_samples || STATUS=1
+NSENT=$(grep -c ' 250 ' "$RUN/send.log" || true)
+wait_tracked "$NSENT" "$SINCE" ||
+    echo "make run: tracking does not show all $NSENT messages yet" >&2
+echo
+echo "Their tracking records ($MOATCTL -s $RUN/control.sock tracking.search):"
+"$MOATCTL" -s "$RUN/control.sock" tracking.search "from_ms=$SINCE" limit=20 ||
+    STATUS=1
+echo "Delivered: $(find "$RUN/delivered" -name '*.json' | wc -l) messages so far in $RUN/delivered/"
+
 cat <<EOF
 
 Moat is running (make run)
   moatd        $MOATD -f -c $RUN/moat.conf   (pid $MOATD_PID)
-  SMTP in      127.0.0.1:$IN_PORT  (as Postfix's content filter would use it)
+  SMTP in      127.0.0.1:$IN_PORT  (where Postfix's content filter would deliver)
   next hop     127.0.0.1:$SINK_PORT  tests/tools/sink.py (pid $SINK_PID)
-  delivered    $RUN/delivered/   (<n>.eml as relayed, <n>.json envelope)
+  delivered    $RUN/delivered/   (<n>.eml as relayed, <n>.json its envelope)
   database     $RUN/moat.db      control socket $RUN/control.sock
-  logs         $RUN/moatd.log  $RUN/sink.log
+  logs         $RUN/moatd.log  $RUN/sink.log  $RUN/send.log
   try          $MOATCTL -s $RUN/control.sock status
-               $MOATCTL -s $RUN/control.sock tracking.search
-               swaks --server 127.0.0.1:$IN_PORT --to someone@example.com
+               $MOATCTL -s $RUN/control.sock tracking.search text=invoice
+               swaks --server 127.0.0.1:$IN_PORT --from me@example.org --to you@example.com
 EOF
 
 if [ "$ONCE" -eq 1 ]; then
-	echo
-	echo "Sending $NSAMPLES sample messages from $SAMPLES/:"
-	STATUS=0
-	send_samples || STATUS=1
-	echo
-	echo "Tracking (newest first):"
-	"$MOATCTL" -s "$RUN/control.sock" tracking.search limit=20 || STATUS=1
-	echo "Delivered: $(find "$RUN/delivered" -name '*.eml' | wc -l) messages in $RUN/delivered/"
 	exit $STATUS
 fi
 
 if [ -x "$CONSOLE" ]; then
-	# The console owns the terminal: send first, quietly, then open it.
-	send_samples >"$RUN/send.log" 2>&1 ||
-	    echo "make run: some samples were not sent, see $RUN/send.log" >&2
+	# The console needs the terminal: in the foreground.
+	echo
 	"$CONSOLE" -s "$RUN/control.sock" || true
 	exit 0
 fi
 
 echo
-echo "Live tracking ($MOATCTL -s $RUN/control.sock tracking.subscribe);" \
-    "Ctrl-C stops moatd and the sink."
-echo
+echo "Live tracking ($MOATCTL -s $RUN/control.sock tracking.subscribe)," \
+    "one line per message; Ctrl-C stops moatd and the sink:"
 "$MOATCTL" -s "$RUN/control.sock" tracking.subscribe &
 SUB_PID=$!
-sleep 0.5	# TODO: wait for the subscription itself
-echo "Sending $NSAMPLES sample messages from $SAMPLES/:"
-send_samples || echo "make run: some samples were not sent (above)" >&2
-echo
 # Until Ctrl-C, or until moatd goes away and the subscription ends.
 wait "$SUB_PID" || true
 SUB_PID=
-kill -0 "$MOATD_PID" 2>/dev/null ||
-    { echo "make run: moatd exited; the end of $RUN/moatd.log:" >&2
-      tail -n 20 "$RUN/moatd.log" >&2; }
+if ! kill -0 "$MOATD_PID" 2>/dev/null; then
+	echo "make run: moatd exited; the end of $RUN/moatd.log:" >&2
+	tail -n 20 "$RUN/moatd.log" >&2
+	exit 1
+fi

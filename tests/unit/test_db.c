@@ -367,6 +367,43 @@ test_duplicate_queue_id(void **state)
 }
 
 static void
+test_failed_batch(void **state)
+{
+	struct fix	*f = *state;
+	json_t		*j;
+	char		*cause = NULL;
+
+	db_track_submit(mkrec("F1", 10, "inbound", "a@x", "s", TRACK_RELAYED,
+	    "r@x"));
+	db_flush();
+	/* The recipients' table vanishes: the next batch cannot commit. */
+	raw_exec(f->path, "ALTER TABLE tracking_rcpt RENAME TO gone");
+	db_track_submit(mkrec("F2", 20, "inbound", "a@x", "s", TRACK_RELAYED,
+	    "r@x"));
+	db_track_submit(mkrec("F3", 30, "inbound", "a@x", "s", TRACK_RELAYED,
+	    "r@x"));
+	db_flush();
+	raw_exec(f->path, "ALTER TABLE gone RENAME TO tracking_rcpt");
+	/* The writer goes on with the next batch. */
+	db_track_submit(mkrec("F4", 40, "inbound", "a@x", "s", TRACK_RELAYED,
+	    "r@x"));
+	db_flush();
+
+	j = db_track_get(reader(), "F2", &cause);
+	assert_true(json_is_null(j));
+	json_decref(j);
+	j = db_track_get(reader(), "F4", &cause);
+	assert_true(json_is_object(j));
+	json_decref(j);
+	/* Rolled back whole: no record, recipient or counter of F2, F3. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tracking"), 2);
+	assert_int_equal(raw_int(f->path,
+	    "SELECT count(*) FROM tracking_rcpt"), 2);
+	assert_int_equal(raw_int(f->path,
+	    "SELECT sum(messages) FROM stats_hourly"), 2);
+}
+
+static void
 test_closed_store(void **state)
 {
 	char	*cause = NULL;
@@ -934,6 +971,7 @@ main(void)
 		T(test_open_errors),
 		T(test_submit_get),
 		T(test_duplicate_queue_id),
+		T(test_failed_batch),
 		T(test_closed_store),
 		T(test_search_filters),
 		T(test_paging),
