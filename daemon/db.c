@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <sqlite3.h>
@@ -224,6 +225,7 @@ static struct {
 	uint64_t	 dropped;	/* under lock: refused, queue full */
 	bool		 running;	/* under lock: open, writer started */
 	bool		 stopping;	/* under lock */
+	unsigned	 flushers;	/* under lock: db_flush callers waiting */
 	pthread_t	 thread;
 	sqlite3		*wconn;		/* the writer's while it runs */
 	sqlite3_stmt	*wstmt[W_MAX];
@@ -612,6 +614,21 @@ writer_batch(struct jobs *b)
 	b->n = 0;
 }
 
+/* Wait up to DB_BATCH_WAIT_MS, or until a flush or stop asks. */
+static void
+batch_wait(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)DB_BATCH_WAIT_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&st.work, &st.lock, &ts);
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -625,6 +642,11 @@ writer_main(void *arg)
 			pthread_cond_wait(&st.work, &st.lock);
 		if (st.queue.n == 0)
 			break;
+		/* Let a batch gather: one commit for many records is what
+		 * keeps the writer's disk writes far below the mail rate. */
+		if (!st.stopping && st.flushers == 0 &&
+		    st.queue.n < DB_BATCH_MAX)
+			batch_wait();
 		/* Take everything queued; give back the empty array. */
 		tmp = st.queue;
 		st.queue = batch;
@@ -847,7 +869,10 @@ submit_job(const struct job *j, bool bounded)
 		return false;
 	queue_push(j);
 	st.submitted++;
-	pthread_cond_signal(&st.work);
+	/* Wake the writer only when it sleeps on an empty queue: one futex
+	 * call per batch, not per message. */
+	if (st.queue.n == 1)
+		pthread_cond_signal(&st.work);
 	return true;
 }
 
@@ -896,8 +921,11 @@ db_flush(void)
 
 	pthread_mutex_lock(&st.lock);
 	target = st.submitted;
+	st.flushers++;
+	pthread_cond_signal(&st.work);
 	while (st.running && st.completed < target)
 		pthread_cond_wait(&st.done, &st.lock);
+	st.flushers--;
 	pthread_mutex_unlock(&st.lock);
 }
 

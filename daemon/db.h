@@ -20,6 +20,8 @@
 #define DB_PAGE_MAX		1000	/* most rows one search returns */
 #define DB_PAGE_DEFAULT		50	/* rows when the query says limit 0 */
 #define DB_BUSY_TIMEOUT_MS	5000
+#define DB_BATCH_WAIT_MS	50	/* a batch gathers this long at most */
+#define DB_BATCH_MAX		2000	/* ...or until this many are queued */
 #define DB_QUEUE_MAX		100000	/* records waiting for the writer;
 					 * past it new records are dropped */
 #define DB_CURSOR_MAX		64	/* longest cursor string accepted */

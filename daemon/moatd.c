@@ -24,6 +24,7 @@
 #include "log.h"
 #include "moatd.h"
 #include "pool.h"
+#include "relay.h"
 #include "smtp.h"
 #include "stats.h"
 #include "util.h"
@@ -241,6 +242,7 @@ main(int argc, char **argv)
 		fatalx("event_base_new");
 	if (make_dirs(c, &cause) == -1 || db_open(c->db_path, &cause) == -1)
 		fatalx("%s", cause);
+	relay_init(moatd_base);
 	scan_pool = pool_create(moatd_base, "scan", c->workers);
 	if (smtp_start(moatd_base, scan_pool, &cause) == -1 ||
 	    ctl_start(moatd_base, c, &cause) == -1)
@@ -267,6 +269,7 @@ main(int argc, char **argv)
 	ctl_stop();
 	pool_destroy(scan_pool);
 	smtp_free();
+	relay_shutdown();
 	db_close();
 	event_free(ev_hup);
 	event_free(ev_term);

@@ -1,174 +1,302 @@
 /*
- * The outbound SMTP client. Worker threads only: blocking calls on a
- * non-blocking socket with poll() deadlines. Each thread caches one
- * connection (pthread key) and reuses it for the next message.
+ * The outbound SMTP client, asynchronous on the loop thread. Each
+ * connection is a small state machine over a bufferevent: connect, greeting,
+ * EHLO, then transactions whose commands are numbered (XFORWARD..., MAIL,
+ * RCPT..., DATA) so that pipelined and one-at-a-time servers share one path.
+ * Idle connections are kept for the next message.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
 
 #include "body.h"
 #include "cfg.h"
 #include "log.h"
+#include "netio.h"
 #include "relay.h"
 #include "util.h"
 #include "xmalloc.h"
 
-#define RELAY_RBUF	16384
-#define RELAY_WBUF	65536
+#define RELAY_XF_MAX	2	/* XFORWARD commands per message */
 
-struct relay_conn {
-	int		 fd;
-	char		 hop[300];	/* host:port it talks to */
-	uint64_t	 last_used;	/* monotonic ms */
-	bool		 pipelining;
-	bool		 size;
-	bool		 eightbit;
-	bool		 smtputf8;
-	bool		 dsn;
-	bool		 xforward;
-	char		 xforward_attrs[128];
-	unsigned	 used;		/* transactions done */
-	char		 rbuf[RELAY_RBUF];
-	size_t		 roff, rlen;
-	char		 wbuf[RELAY_WBUF];
-	size_t		 wlen;
-	uint64_t	 deadline;
-	const char	*stage;		/* what it was doing, for errors */
-	char		 error[256];	/* why it failed */
-	bool		 temp_timeout;
+enum rc_state {
+	RC_CONNECTING = 0,
+	RC_GREETING,
+	RC_EHLO,
+	RC_HELO,
+	RC_READY,	/* between transactions */
+	RC_CMDS,	/* XFORWARD, MAIL, RCPT, DATA answered in order */
+	RC_DRAIN,	/* MAIL refused: swallow the pipelined answers */
+	RC_BODY,	/* sending the message */
+	RC_DOT,		/* waiting for the answer to the final dot */
+	RC_DEAD,
 };
 
-static pthread_key_t	conn_key;
-static pthread_once_t	conn_once = PTHREAD_ONCE_INIT;
+struct relay_params {
+	char			 host[256];
+	int			 port;
+	char			 ehlo_name[256];
+	int			 connect_timeout;	/* seconds */
+	int			 timeout;		/* seconds per command */
+};
+
+struct relay_conn {
+	TAILQ_ENTRY(relay_conn)	 entry;
+	struct relay_params	 params;
+	struct bufferevent	*bev;
+	struct evbuffer		*pending;	/* commands not yet written */
+	struct event		*idle_timer;
+	enum rc_state		 state;
+	char			 hop[300];
+	bool			 pipelining;
+	bool			 size;
+	bool			 eightbit;
+	bool			 smtputf8;
+	bool			 dsn;
+	bool			 xforward;
+	char			 xforward_attrs[128];
+	bool			 reused;	/* served a message before */
+	bool			 idle;		/* on the idle list */
+
+	/* The reply being read. */
+	int			 rcode;
+	int			 rlines;
+	char			 rtext[RELAY_REPLY_MAX];
+
+	/* The transaction. */
+	struct relay_msg	*msg;
+	relay_done_fn		 done;
+	void			*arg;
+	uint64_t		 start;
+	char			 xf[RELAY_XF_MAX][RELAY_LINE_MAX];
+	size_t			 nxf;
+	size_t			 ncmds;
+	size_t			 sent;
+	size_t			 answered;
+	size_t			 accepted;
+	size_t			 refused;
+	bool			 retryable;
+	size_t			 body_off;
+	bool			 body_bol;
+	char			 body_last;
+	const char		*stage;
+	char			 error[256];
+	bool			 timed_out;
+};
+
+TAILQ_HEAD(relay_conns, relay_conn);
+
+struct relay_finish {
+	struct relay_msg	*msg;
+	relay_done_fn		 done;
+	void			*arg;
+};
+
+static struct event_base	*base;
+static struct evdns_base	*dns;
+static struct relay_conns	 idle_conns = TAILQ_HEAD_INITIALIZER(idle_conns);
+static size_t			 nidle;
+static size_t			 nconns;
+
+static void	conn_read(struct bufferevent *, void *);
+static void	conn_write(struct bufferevent *, void *);
+static void	conn_event(struct bufferevent *, short, void *);
+static void	conn_start(struct relay_conn *);
+static void	conn_connect(struct relay_conn *);
+static struct relay_conn *conn_new(const struct relay_params *);
+
+void
+relay_init(struct event_base *b)
+{
+	base = b;
+	dns = evdns_base_new(b, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (dns == NULL)
+		dns = evdns_base_new(b, 0);
+}
+
+size_t
+relay_conn_count(void)
+{
+	return nconns;
+}
 
 static void
-conn_close(struct relay_conn *c)
+set_reply(int *code, char *reply, int newcode, const char *text)
 {
-	if (c == NULL)
-		return;
-	if (c->fd != -1)
-		close(c->fd);
+	*code = newcode;
+	snprintf(reply, RELAY_REPLY_MAX, "%s", text);
+}
+
+/* Run done from the loop, never from inside the caller's call chain. */
+static void
+finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_finish	*f = arg;
+
+	(void)fd;
+	(void)what;
+	f->done(f->msg, f->arg);
+	free(f);
+}
+
+static void
+finish_later(struct relay_msg *m, relay_done_fn done, void *arg,
+    uint64_t start)
+{
+	struct relay_finish	*f = xmalloc(sizeof *f);
+	struct timeval		 now = { 0, 0 };
+
+	m->ms = (uint32_t)(util_mono_ms() - start);
+	f->msg = m;
+	f->done = done;
+	f->arg = arg;
+	if (event_base_once(base, -1, EV_TIMEOUT, finish_cb, f, &now) == -1)
+		fatalx("relay: event_base_once");
+}
+
+static void
+destroy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_conn	*c = arg;
+
+	(void)fd;
+	(void)what;
 	free(c);
 }
 
+/* Close now; free the struct once every callback has unwound. */
 static void
-conn_key_destroy(void *p)
+conn_destroy(struct relay_conn *c)
 {
-	conn_close(p);
+	struct timeval	now = { 0, 0 };
+
+	if (c->state == RC_DEAD)
+		return;
+	if (c->idle) {
+		TAILQ_REMOVE(&idle_conns, c, entry);
+		nidle--;
+		c->idle = false;
+	}
+	c->state = RC_DEAD;
+	nconns--;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (c->pending != NULL)
+		evbuffer_free(c->pending);
+	c->pending = NULL;
+	if (c->idle_timer != NULL)
+		event_free(c->idle_timer);
+	c->idle_timer = NULL;
+	if (event_base_once(base, -1, EV_TIMEOUT, destroy_cb, c, &now) == -1)
+		fatalx("relay: event_base_once");
+}
+
+/* Detach the message and hand it back. */
+static void
+conn_release(struct relay_conn *c)
+{
+	struct relay_msg	*m = c->msg;
+
+	if (m == NULL)
+		return;
+	c->msg = NULL;
+	finish_later(m, c->done, c->arg, c->start);
 }
 
 static void
-conn_key_init(void)
+fail_all(struct relay_conn *c)
 {
-	if (pthread_key_create(&conn_key, conn_key_destroy) != 0)
-		fatalx("relay: pthread_key_create");
+	struct relay_msg	*m = c->msg;
+	char			 text[RELAY_REPLY_MAX];
+	size_t			 r;
+	bool			 maybe = !c->retryable;
+
+	snprintf(text, sizeof text, "451 %s Next hop %.100s %.200s%s",
+	    c->timed_out ? "4.4.2" : "4.4.1", c->hop, c->error,
+	    maybe ? "" : "; try again later");
+	for (r = 0; r < m->nrcpts; r++)
+		if (m->rcpts[r].code == 0 || m->rcpts[r].code / 100 == 2)
+			set_reply(&m->rcpts[r].code, m->rcpts[r].reply, 451,
+			    text);
+	set_reply(&m->code, m->reply, 451, text);
 }
 
-void
-relay_thread_done(void)
-{
-	pthread_once(&conn_once, conn_key_init);
-	conn_close(pthread_getspecific(conn_key));
-	pthread_setspecific(conn_key, NULL);
-}
-
-static int
+static void
 conn_fail(struct relay_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int
+static void
 conn_fail(struct relay_conn *c, const char *fmt, ...)
 {
-	va_list	ap;
+	struct relay_conn	*fresh;
+	struct relay_msg	*m = c->msg;
+	va_list			 ap;
 
-	if (c->error[0] == '\0') {
-		va_start(ap, fmt);
-		vsnprintf(c->error, sizeof c->error, fmt, ap);
-		va_end(ap);
+	if (c->state == RC_DEAD)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof c->error, fmt, ap);
+	va_end(ap);
+	if (m != NULL && c->reused && c->retryable) {
+		/* A cached connection the next hop had given up on. */
+		log_debug("relay: cached connection to %s: %s; reconnecting",
+		    c->hop, c->error);
+		fresh = conn_new(&c->params);
+		fresh->msg = m;
+		fresh->done = c->done;
+		fresh->arg = c->arg;
+		fresh->start = c->start;
+		c->msg = NULL;
+		conn_destroy(c);
+		conn_connect(fresh);
+		return;
 	}
-	return -1;
+	if (m != NULL) {
+		fail_all(c);
+		conn_release(c);
+	}
+	conn_destroy(c);
 }
 
-static int
-wait_fd(struct relay_conn *c, short events)
+static void
+idle_expired(evutil_socket_t fd, short what, void *arg)
 {
-	struct pollfd	pfd = { .fd = c->fd, .events = events };
-	uint64_t	now;
-	int		n;
-
-	for (;;) {
-		now = util_mono_ms();
-		if (now >= c->deadline) {
-			c->temp_timeout = true;
-			return conn_fail(c, "timed out %s", c->stage);
-		}
-		n = poll(&pfd, 1, (int)(c->deadline - now));
-		if (n > 0)
-			return 0;
-		if (n == -1 && errno != EINTR)
-			return conn_fail(c, "poll: %s", strerror(errno));
-	}
+	(void)fd;
+	(void)what;
+	conn_destroy(arg);
 }
 
-static int
-conn_flush(struct relay_conn *c)
+static void
+conn_idle(struct relay_conn *c)
 {
-	size_t	off = 0;
-	ssize_t	w;
+	struct timeval	tv = { RELAY_CACHE_IDLE_MS / 1000,
+			    (RELAY_CACHE_IDLE_MS % 1000) * 1000 };
 
-	while (off < c->wlen) {
-		w = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
-		if (w > 0) {
-			off += (size_t)w;
-			continue;
-		}
-		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (wait_fd(c, POLLOUT) == -1)
-				return -1;
-			continue;
-		}
-		if (w == -1 && errno == EINTR)
-			continue;
-		return conn_fail(c, "lost connection %s: %s", c->stage,
-		    strerror(errno));
+	if (nidle >= RELAY_IDLE_MAX) {
+		conn_destroy(c);
+		return;
 	}
-	c->wlen = 0;
-	return 0;
-}
-
-static int
-conn_write(struct relay_conn *c, const char *p, size_t n)
-{
-	size_t	room;
-
-	while (n > 0) {
-		room = sizeof c->wbuf - c->wlen;
-		if (room == 0) {
-			if (conn_flush(c) == -1)
-				return -1;
-			continue;
-		}
-		if (room > n)
-			room = n;
-		memcpy(c->wbuf + c->wlen, p, room);
-		c->wlen += room;
-		p += room;
-		n -= room;
-	}
-	return 0;
+	c->state = RC_READY;
+	c->reused = true;
+	c->idle = true;
+	TAILQ_INSERT_HEAD(&idle_conns, c, entry);
+	nidle++;
+	evtimer_add(c->idle_timer, &tv);
 }
 
 static int
@@ -178,105 +306,109 @@ conn_printf(struct relay_conn *c, const char *fmt, ...)
 static int
 conn_printf(struct relay_conn *c, const char *fmt, ...)
 {
-	char	line[RELAY_LINE_MAX];
 	va_list	ap;
 	int	n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof line, fmt, ap);
+	n = evbuffer_add_vprintf(c->pending, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof line)
-		return conn_fail(c, "command too long");
-	return conn_write(c, line, (size_t)n);
+	return n < 0 ? -1 : 0;
 }
 
-/* One reply line into line (CRLF removed). */
-static int
-read_line(struct relay_conn *c, char *line, size_t linelen)
+static void
+params_from_cfg(struct relay_params *p, const struct cfg *cfg)
 {
-	char	*nl;
-	size_t	 n;
-	ssize_t	 r;
-
-	for (;;) {
-		nl = memchr(c->rbuf + c->roff, '\n', c->rlen - c->roff);
-		if (nl != NULL) {
-			n = (size_t)(nl - (c->rbuf + c->roff));
-			if (n > 0 && c->rbuf[c->roff + n - 1] == '\r')
-				n--;
-			if (n >= linelen)
-				return conn_fail(c, "reply line too long %s",
-				    c->stage);
-			memcpy(line, c->rbuf + c->roff, n);
-			line[n] = '\0';
-			c->roff = (size_t)(nl + 1 - c->rbuf);
-			return 0;
-		}
-		if (c->roff > 0) {
-			memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
-			c->rlen -= c->roff;
-			c->roff = 0;
-		}
-		if (c->rlen == sizeof c->rbuf || c->rlen >= linelen)
-			return conn_fail(c, "reply line too long %s", c->stage);
-		r = recv(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen, 0);
-		if (r > 0) {
-			c->rlen += (size_t)r;
-			continue;
-		}
-		if (r == 0)
-			return conn_fail(c, "closed the connection %s",
-			    c->stage);
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (wait_fd(c, POLLIN) == -1)
-				return -1;
-			continue;
-		}
-		if (errno != EINTR)
-			return conn_fail(c, "lost connection %s: %s",
-			    c->stage, strerror(errno));
-	}
+	snprintf(p->host, sizeof p->host, "%s", cfg->next_hop_host);
+	p->port = cfg->next_hop_port;
+	snprintf(p->ehlo_name, sizeof p->ehlo_name, "%s", cfg->hostname);
+	p->connect_timeout = cfg->relay_connect_timeout;
+	p->timeout = cfg->relay_timeout;
 }
 
-/*
- * One whole reply: returns its code and keeps the last line in text.
- * ehlo, when set, sees every line (for extensions).
- */
-static int
-read_reply(struct relay_conn *c, char *text, size_t textlen,
-    void (*ehlo)(struct relay_conn *, const char *))
+static struct relay_conn *
+conn_new(const struct relay_params *p)
 {
-	char	line[RELAY_LINE_MAX];
-	int	code = 0, n;
+	struct relay_conn	*c;
+	struct timeval		 tv;
 
-	for (n = 0; n < RELAY_REPLY_LINES_MAX; n++) {
-		if (read_line(c, line, sizeof line) == -1)
-			return -1;
-		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' ||
-		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
-		    line[2] > '9' || (line[3] != ' ' && line[3] != '-' &&
-		    line[3] != '\0'))
-			return conn_fail(c, "sent a malformed reply %s",
-			    c->stage);
-		if (code == 0)
-			code = atoi(line);
-		else if (atoi(line) != code)
-			return conn_fail(c, "sent a malformed reply %s",
-			    c->stage);
-		if (ehlo != NULL && n > 0)
-			ehlo(c, line + 4);
-		if (line[3] != '-') {
-			if (text != NULL) {
-				char *s = util_sanitize(line, strlen(line),
-				    textlen - 1);
-				memcpy(text, s, strlen(s) + 1);
-				free(s);
-			}
-			return code;
-		}
-	}
-	return conn_fail(c, "sent too long a reply %s", c->stage);
+	c = xcalloc(1, sizeof *c);
+	nconns++;
+	c->params = *p;
+	c->state = RC_CONNECTING;
+	snprintf(c->hop, sizeof c->hop, strchr(p->host, ':') != NULL ?
+	    "[%s]:%d" : "%s:%d", p->host, p->port);
+	c->stage = "while connecting";
+	c->retryable = true;
+	c->idle_timer = evtimer_new(base, idle_expired, c);
+	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->pending = evbuffer_new();
+	if (c->bev == NULL || c->idle_timer == NULL || c->pending == NULL)
+		fatalx("relay: out of memory");
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	tv.tv_sec = p->connect_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return c;
 }
+
+static void
+conn_connect(struct relay_conn *c)
+{
+	if (bufferevent_socket_connect_hostname(c->bev, dns, AF_UNSPEC,
+	    c->params.host, c->params.port) == -1)
+		conn_fail(c, "unreachable: %s", strerror(errno));
+}
+
+void
+relay_send(const struct cfg *cfg, struct relay_msg *m, relay_done_fn done,
+    void *arg)
+{
+	struct relay_params	 p;
+	struct relay_conn	*c;
+	char			 hop[300];
+	size_t			 r;
+
+	for (r = 0; r < m->nrcpts; r++)
+		m->rcpts[r].code = 0;
+	m->code = 0;
+	m->reply[0] = '\0';
+	snprintf(hop, sizeof hop, strchr(cfg->next_hop_host, ':') != NULL ?
+	    "[%s]:%d" : "%s:%d", cfg->next_hop_host, cfg->next_hop_port);
+	TAILQ_FOREACH(c, &idle_conns, entry)
+		if (strcmp(c->hop, hop) == 0)
+			break;
+	if (c != NULL) {
+		TAILQ_REMOVE(&idle_conns, c, entry);
+		nidle--;
+		c->idle = false;
+		evtimer_del(c->idle_timer);
+	} else {
+		params_from_cfg(&p, cfg);
+		c = conn_new(&p);
+	}
+	c->msg = m;
+	c->done = done;
+	c->arg = arg;
+	c->start = util_mono_ms();
+	if (c->state == RC_READY) {
+		conn_start(c);
+		if (c->state != RC_DEAD)
+			netio_flush(c->bev, c->pending);
+	} else
+		conn_connect(c);
+}
+
+void
+relay_shutdown(void)
+{
+	struct relay_conn	*c;
+
+	while ((c = TAILQ_FIRST(&idle_conns)) != NULL)
+		conn_destroy(c);
+}
+
+/* --- replies ------------------------------------------------------------ */
 
 static void
 ehlo_ext(struct relay_conn *c, const char *ext)
@@ -294,80 +426,130 @@ ehlo_ext(struct relay_conn *c, const char *ext)
 		c->dsn = true;
 	else if (strncasecmp(ext, "XFORWARD ", 9) == 0) {
 		c->xforward = true;
-		snprintf(c->xforward_attrs, sizeof c->xforward_attrs, " %s ",
+		snprintf(c->xforward_attrs, sizeof c->xforward_attrs, " %.120s ",
 		    ext + 9);
 	}
 }
 
+static void	on_reply(struct relay_conn *);
+
+/* One reply line: returns -1 when the connection was failed. */
 static int
-conn_open(struct relay_conn *c, const struct cfg *cfg)
+reply_line(struct relay_conn *c, const char *line, size_t len)
 {
-	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 port[8], text[RELAY_REPLY_MAX];
-	int		 fd = -1, err = 0, one = 1, code;
-	socklen_t	 len;
+	int	code;
+	char	*s;
 
-	snprintf(port, sizeof port, "%d", cfg->next_hop_port);
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((err = getaddrinfo(cfg->next_hop_host, port, &hints, &res)) != 0)
-		return conn_fail(c, "unreachable: %s", gai_strerror(err));
-	c->stage = "while connecting";
-	c->deadline = util_mono_ms() + (uint64_t)cfg->relay_connect_timeout *
-	    1000;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd == -1) {
-			err = errno;
-			continue;
-		}
-		c->fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS && wait_fd(c, POLLOUT) == 0) {
-			len = sizeof err;
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
-			    &len) == 0 && err == 0)
-				break;
-		} else
-			err = errno;
-		close(fd);
-		c->fd = fd = -1;
-		if (c->temp_timeout)
-			break;
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		if (c->temp_timeout)
-			return -1;
-		return conn_fail(c, "unreachable: %s", strerror(err));
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-
-	c->deadline = util_mono_ms() + (uint64_t)cfg->relay_timeout * 1000;
-	c->stage = "in the greeting";
-	if ((code = read_reply(c, text, sizeof text, NULL)) == -1)
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+	    line[1] > '9' || line[2] < '0' || line[2] > '9' ||
+	    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+		conn_fail(c, "sent a malformed reply %s", c->stage);
 		return -1;
-	if (code != 220)
-		return conn_fail(c, "refused the connection: %s", text);
-	c->stage = "after EHLO";
-	if (conn_printf(c, "EHLO %s\r\n", cfg->hostname) == -1 ||
-	    conn_flush(c) == -1 ||
-	    (code = read_reply(c, text, sizeof text, ehlo_ext)) == -1)
-		return -1;
-	if (code / 100 != 2) {
-		c->stage = "after HELO";
-		if (conn_printf(c, "HELO %s\r\n", cfg->hostname) == -1 ||
-		    conn_flush(c) == -1 ||
-		    (code = read_reply(c, text, sizeof text, NULL)) == -1)
-			return -1;
-		if (code / 100 != 2)
-			return conn_fail(c, "refused HELO: %s", text);
 	}
-	return 0;
+	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	if (c->rlines > 0 && code != c->rcode) {
+		conn_fail(c, "sent a malformed reply %s", c->stage);
+		return -1;
+	}
+	c->rcode = code;
+	if (++c->rlines > RELAY_REPLY_LINES_MAX) {
+		conn_fail(c, "sent too long a reply %s", c->stage);
+		return -1;
+	}
+	if (c->state == RC_EHLO && c->rlines > 1 && len > 4)
+		ehlo_ext(c, line + 4);
+	if (len > 3 && line[3] == '-')
+		return 0;
+	s = util_sanitize(line, len, sizeof c->rtext - 1);
+	memcpy(c->rtext, s, strlen(s) + 1);
+	free(s);
+	c->rlines = 0;
+	on_reply(c);
+	return c->state == RC_DEAD ? -1 : 0;
 }
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct relay_conn	*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 eol;
+	char			 line[RELAY_LINE_MAX + 2];
+	size_t			 eol_len, len;
+
+	for (;;) {
+		if (c->state == RC_READY || c->state == RC_CONNECTING) {
+			/* Nothing is expected: a 421 or garbage. */
+			conn_fail(c, "sent an unexpected reply");
+			return;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len,
+		    EVBUFFER_EOL_CRLF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > RELAY_LINE_MAX)
+				conn_fail(c, "sent a reply line too long %s",
+				    c->stage);
+			return;
+		}
+		len = (size_t)eol.pos;
+		if (len > RELAY_LINE_MAX) {
+			conn_fail(c, "sent a reply line too long %s",
+			    c->stage);
+			return;
+		}
+		evbuffer_remove(in, line, len + eol_len);
+		line[len] = '\0';
+		if (reply_line(c, line, len) == -1)
+			return;
+		if (evbuffer_get_length(in) == 0)
+			break;
+	}
+	netio_flush(c->bev, c->pending);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay_conn	*c = arg;
+	struct timeval		 tv;
+	int			 err;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		err = 1;
+		/* Commands and replies are small: never wait to coalesce. */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &err, sizeof err);
+		c->state = RC_GREETING;
+		c->stage = "in the greeting";
+		tv.tv_sec = c->params.timeout;
+		tv.tv_usec = 0;
+		bufferevent_set_timeouts(bev, &tv, &tv);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		c->timed_out = true;
+		conn_fail(c, "timed out %s", c->stage);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		conn_fail(c, "closed the connection %s", c->stage);
+		return;
+	}
+	err = EVUTIL_SOCKET_ERROR();
+	if (c->state == RC_CONNECTING) {
+		if (bufferevent_socket_get_dns_error(bev) != 0)
+			conn_fail(c, "unreachable: %s", evutil_gai_strerror(
+			    bufferevent_socket_get_dns_error(bev)));
+		else
+			conn_fail(c, "unreachable: %s",
+			    evutil_socket_error_to_string(err));
+		return;
+	}
+	conn_fail(c, "lost connection %s: %s", c->stage,
+	    evutil_socket_error_to_string(err));
+}
+
+/* --- the transaction ---------------------------------------------------- */
 
 /* xtext-encode (RFC 3461) into out. */
 static void
@@ -385,98 +567,118 @@ xtext(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-static int
-send_xforward(struct relay_conn *c, const struct smtp_xforward *x,
-    int *ncmds)
+/* XFORWARD lines the next hop accepts, each under 512 octets. */
+static void
+build_xforward(struct relay_conn *c, const struct smtp_xforward *x)
 {
 	static const char *const names[] = { "NAME", "ADDR", "PORT", "PROTO",
 	    "HELO", "IDENT", "SOURCE" };
 	const char	*vals[7];
-	char		 enc[600], key[16], line[RELAY_LINE_MAX];
+	char		 enc[600], key[16];
 	size_t		 i, len = 0;
 
 	vals[0] = x->name; vals[1] = x->addr; vals[2] = x->port;
 	vals[3] = x->proto; vals[4] = x->helo; vals[5] = x->ident;
 	vals[6] = x->source;
+	c->nxf = 0;
 	for (i = 0; i < 7; i++) {
 		snprintf(key, sizeof key, " %s ", names[i]);
 		if (strcasestr(c->xforward_attrs, key) == NULL)
 			continue;
 		xtext(vals[i][0] != '\0' ? vals[i] : "[UNAVAILABLE]", enc,
 		    sizeof enc);
-		/* Keep each command under 512 octets, as Postfix does. */
-		if (len > 0 && len + strlen(enc) + 12 > 500) {
-			if (conn_printf(c, "XFORWARD%s\r\n", line) == -1)
-				return -1;
-			(*ncmds)++;
+		if (len > 0 && len + strlen(enc) + 20 > 500) {
+			c->nxf++;
 			len = 0;
 		}
-		len += (size_t)snprintf(line + len, sizeof line - len,
-		    " %s=%s", names[i], enc);
+		if (c->nxf >= RELAY_XF_MAX)
+			break;
+		if (len == 0)
+			len = (size_t)snprintf(c->xf[c->nxf], RELAY_LINE_MAX,
+			    "XFORWARD");
+		len += (size_t)snprintf(c->xf[c->nxf] + len,
+		    RELAY_LINE_MAX - len, " %s=%s", names[i], enc);
 	}
-	if (len > 0) {
-		if (conn_printf(c, "XFORWARD%s\r\n", line) == -1)
-			return -1;
-		(*ncmds)++;
-	}
-	return 0;
-}
-
-/* The body, dot-stuffed, then the final dot. */
-static int
-send_body(struct relay_conn *c, const struct body *b)
-{
-	char		 chunk[65536];
-	size_t		 off = 0, i, start;
-	ssize_t		 n;
-	bool		 bol = true;
-	char		 last = '\n';
-
-	while ((n = body_read(b, off, chunk, sizeof chunk)) > 0) {
-		start = 0;
-		for (i = 0; i < (size_t)n; i++) {
-			if (bol && chunk[i] == '.') {
-				if (conn_write(c, chunk + start, i - start) ==
-				    -1 || conn_write(c, ".", 1) == -1)
-					return -1;
-				start = i;
-			}
-			bol = chunk[i] == '\n';
-		}
-		if (conn_write(c, chunk + start, (size_t)n - start) == -1)
-			return -1;
-		last = chunk[n - 1];
-		off += (size_t)n;
-	}
-	if (n == -1)
-		return conn_fail(c, "local error reading the message: %s",
-		    strerror(errno));
-	if (off > 0 && last != '\n' && conn_write(c, "\r\n", 2) == -1)
-		return -1;
-	return conn_write(c, ".\r\n", 3);
+	if (len > 0)
+		c->nxf++;
 }
 
 static void
-set_reply(int *code, char *reply, int newcode, const char *text)
+send_cmd(struct relay_conn *c, size_t k)
 {
-	*code = newcode;
-	snprintf(reply, RELAY_REPLY_MAX, "%s", text);
-}
-
-static int
-send_rcpt(struct relay_conn *c, const struct relay_rcpt *rc)
-{
-	char	params[2 * SMTP_PARAM_MAX];
-	size_t	plen = 0;
+	const struct relay_msg	*m = c->msg;
+	const struct relay_rcpt	*rc;
+	char			 params[2 * SMTP_PARAM_MAX + 64];
+	size_t			 plen = 0;
 
 	params[0] = '\0';
-	if (c->dsn && rc->notify[0] != '\0')
-		plen += (size_t)snprintf(params, sizeof params, " NOTIFY=%s",
-		    rc->notify);
-	if (c->dsn && rc->orcpt[0] != '\0')
-		snprintf(params + plen, sizeof params - plen, " ORCPT=%s",
-		    rc->orcpt);
-	return conn_printf(c, "RCPT TO:<%s>%s\r\n", rc->addr, params);
+	if (k < c->nxf) {
+		conn_printf(c, "%s\r\n", c->xf[k]);
+	} else if (k == c->nxf) {
+		if (c->size)
+			plen += (size_t)snprintf(params + plen,
+			    sizeof params - plen, " SIZE=%zu", m->body->len);
+		if (c->eightbit && m->body_type == SMTP_BODY_8BITMIME)
+			plen += (size_t)snprintf(params + plen,
+			    sizeof params - plen, " BODY=8BITMIME");
+		else if (c->eightbit && m->body_type == SMTP_BODY_7BIT)
+			plen += (size_t)snprintf(params + plen,
+			    sizeof params - plen, " BODY=7BIT");
+		if (m->smtputf8)
+			plen += (size_t)snprintf(params + plen,
+			    sizeof params - plen, " SMTPUTF8");
+		if (c->dsn && m->ret[0] != '\0')
+			plen += (size_t)snprintf(params + plen,
+			    sizeof params - plen, " RET=%s", m->ret);
+		if (c->dsn && m->envid[0] != '\0')
+			snprintf(params + plen, sizeof params - plen,
+			    " ENVID=%s", m->envid);
+		conn_printf(c, "MAIL FROM:<%s>%s\r\n", m->mail_from, params);
+	} else if (k < c->ncmds - 1) {
+		rc = &m->rcpts[k - c->nxf - 1];
+		if (c->dsn && rc->notify[0] != '\0')
+			plen += (size_t)snprintf(params, sizeof params,
+			    " NOTIFY=%s", rc->notify);
+		if (c->dsn && rc->orcpt[0] != '\0')
+			snprintf(params + plen, sizeof params - plen,
+			    " ORCPT=%s", rc->orcpt);
+		conn_printf(c, "RCPT TO:<%s>%s\r\n", rc->addr, params);
+	} else
+		conn_printf(c, "DATA\r\n");
+	c->sent = k + 1;
+}
+
+static void
+conn_start(struct relay_conn *c)
+{
+	struct relay_msg	*m = c->msg;
+	size_t			 r;
+
+	c->state = RC_CMDS;
+	c->stage = "after MAIL FROM";
+	c->retryable = true;
+	c->timed_out = false;
+	c->error[0] = '\0';
+	c->accepted = c->refused = 0;
+	c->sent = c->answered = 0;
+	c->nxf = 0;
+	if (m->smtputf8 && !c->smtputf8) {
+		for (r = 0; r < m->nrcpts; r++)
+			set_reply(&m->rcpts[r].code, m->rcpts[r].reply, 550,
+			    "550 5.6.7 Next hop does not support SMTPUTF8");
+		set_reply(&m->code, m->reply, 550, m->rcpts[0].reply);
+		conn_release(c);
+		conn_idle(c);
+		return;
+	}
+	if (m->xforward != NULL && c->xforward)
+		build_xforward(c, m->xforward);
+	c->ncmds = c->nxf + 1 + m->nrcpts + 1;
+	if (c->pipelining) {
+		for (r = 0; r < c->ncmds; r++)
+			send_cmd(c, r);
+	} else
+		send_cmd(c, 0);
 }
 
 /* SMTP upstream and some recipients refused: deliver to nobody. */
@@ -494,232 +696,225 @@ abort_partial(struct relay_msg *m)
 	    "recipients; delivery deferred for all");
 }
 
-/*
- * One transaction on an open connection. Returns -1 when the connection
- * failed before the next hop could have accepted anything (the caller may
- * retry on a fresh connection), 0 otherwise with every answer filled.
- */
-static int
-transact(struct relay_conn *c, const struct cfg *cfg, struct relay_msg *m,
-    bool *retryable)
+/* The transaction is over without a delivery: answer, drop the link. */
+static void
+conn_give_up(struct relay_conn *c)
 {
-	char	 text[RELAY_REPLY_MAX], params[SMTP_PARAM_MAX + 64];
-	int	 code, mailcode, ncmds = 0, i, accepted = 0, refused = 0;
-	size_t	 r, plen;
+	conn_release(c);
+	conn_destroy(c);
+}
 
-	*retryable = true;
-	c->deadline = util_mono_ms() + (uint64_t)cfg->relay_timeout * 1000;
-	if (m->xforward != NULL && c->xforward &&
-	    send_xforward(c, m->xforward, &ncmds) == -1)
-		return -1;
+static bool
+nobody_or_partial(const struct relay_conn *c)
+{
+	return c->accepted == 0 || (c->refused > 0 && c->msg->all_or_nothing);
+}
 
-	plen = 0;
-	params[0] = '\0';
-	if (c->size)
-		plen += (size_t)snprintf(params + plen, sizeof params - plen,
-		    " SIZE=%zu", m->body->len);
-	if (m->body_type == SMTP_BODY_8BITMIME && c->eightbit)
-		plen += (size_t)snprintf(params + plen, sizeof params - plen,
-		    " BODY=8BITMIME");
-	else if (m->body_type == SMTP_BODY_7BIT && c->eightbit)
-		plen += (size_t)snprintf(params + plen, sizeof params - plen,
-		    " BODY=7BIT");
-	if (m->smtputf8) {
-		if (!c->smtputf8) {
-			*retryable = false;
-			for (r = 0; r < m->nrcpts; r++)
-				set_reply(&m->rcpts[r].code, m->rcpts[r].reply,
-				    550, "550 5.6.7 Next hop does not support "
-				    "SMTPUTF8");
-			set_reply(&m->code, m->reply, 550, m->rcpts[0].reply);
-			return 0;
-		}
-		plen += (size_t)snprintf(params + plen, sizeof params - plen,
-		    " SMTPUTF8");
-	}
-	if (c->dsn && m->ret[0] != '\0')
-		plen += (size_t)snprintf(params + plen, sizeof params - plen,
-		    " RET=%s", m->ret);
-	if (c->dsn && m->envid[0] != '\0')
-		snprintf(params + plen, sizeof params - plen, " ENVID=%s",
-		    m->envid);
-	if (conn_printf(c, "MAIL FROM:<%s>%s\r\n", m->mail_from, params) == -1)
-		return -1;
-	for (r = 0; c->pipelining && r < m->nrcpts; r++)
-		if (send_rcpt(c, &m->rcpts[r]) == -1)
-			return -1;
-	if (c->pipelining && conn_printf(c, "DATA\r\n") == -1)
-		return -1;
-	c->stage = "after MAIL FROM";
-	if (conn_flush(c) == -1)
-		return -1;
-	for (i = 0; i < ncmds; i++) {
-		c->stage = "after XFORWARD";
-		if ((code = read_reply(c, text, sizeof text, NULL)) == -1)
-			return -1;
+static void	fill_body(struct relay_conn *);
+
+static void
+cmd_reply(struct relay_conn *c, size_t k, int code, const char *text)
+{
+	struct relay_msg	*m = c->msg;
+	size_t			 r;
+
+	if (k < c->nxf) {
 		if (code == 421)
-			return conn_fail(c, "closed the connection: %s", text);
-	}
-	c->stage = "after MAIL FROM";
-	if ((mailcode = read_reply(c, text, sizeof text, NULL)) == -1)
-		return -1;
-	if (mailcode == 421)
-		return conn_fail(c, "closed the connection: %s", text);
-	/* From here the next hop may have acted: no silent retry. */
-	*retryable = false;
-	if (mailcode / 100 != 2) {
-		for (r = 0; r < m->nrcpts; r++)
-			set_reply(&m->rcpts[r].code, m->rcpts[r].reply,
-			    mailcode, text);
-		set_reply(&m->code, m->reply, mailcode, text);
-		if (c->pipelining) {
-			/* Drain the RCPT and DATA answers. */
-			c->stage = "after RCPT TO";
-			for (r = 0; r <= m->nrcpts; r++)
-				if (read_reply(c, NULL, 0, NULL) == -1)
-					break;
+			conn_fail(c, "closed the connection: %s", text);
+		else if (code / 100 != 2)
+			log_debug("relay: %s refused XFORWARD: %s", c->hop,
+			    text);
+	} else if (k == c->nxf) {
+		if (code == 421) {
+			conn_fail(c, "closed the connection: %s", text);
+			return;
 		}
-		return 1;	/* transaction over, connection not reused */
-	}
-	for (r = 0; r < m->nrcpts; r++) {
-		if (!c->pipelining && (send_rcpt(c, &m->rcpts[r]) == -1 ||
-		    conn_flush(c) == -1))
-			return -1;
+		/* From here the next hop may act: no silent retry. */
+		c->retryable = false;
 		c->stage = "after RCPT TO";
-		if ((code = read_reply(c, text, sizeof text, NULL)) == -1)
-			return -1;
+		if (code / 100 != 2) {
+			for (r = 0; r < m->nrcpts; r++)
+				set_reply(&m->rcpts[r].code,
+				    m->rcpts[r].reply, code, text);
+			set_reply(&m->code, m->reply, code, text);
+			if (c->pipelining && c->answered < c->ncmds) {
+				c->state = RC_DRAIN;
+				return;
+			}
+			conn_give_up(c);
+			return;
+		}
+	} else if (k < c->ncmds - 1) {
+		r = k - c->nxf - 1;
 		set_reply(&m->rcpts[r].code, m->rcpts[r].reply, code, text);
 		if (code / 100 == 2)
-			accepted++;
+			c->accepted++;
 		else
-			refused++;
-	}
-	if (!c->pipelining) {
-		if (accepted == 0 || (refused > 0 && m->all_or_nothing)) {
-			if (accepted > 0)
+			c->refused++;
+		if (k == c->ncmds - 2 && !c->pipelining &&
+		    nobody_or_partial(c)) {
+			if (c->accepted > 0)
 				abort_partial(m);
 			else
 				set_reply(&m->code, m->reply,
 				    m->rcpts[0].code, m->rcpts[0].reply);
-			return 1;
+			conn_give_up(c);
+			return;
 		}
-		if (conn_printf(c, "DATA\r\n") == -1 || conn_flush(c) == -1)
-			return -1;
-	}
-	c->stage = "after DATA";
-	if ((code = read_reply(c, text, sizeof text, NULL)) == -1)
-		return -1;
-	if (code != 354) {
-		if (accepted == 0) {
-			set_reply(&m->code, m->reply, m->rcpts[0].code,
-			    m->rcpts[0].reply);
-			return 1;
+	} else {
+		c->stage = "after DATA";
+		if (code != 354) {
+			if (c->accepted == 0)
+				set_reply(&m->code, m->reply,
+				    m->rcpts[0].code, m->rcpts[0].reply);
+			else {
+				for (r = 0; r < m->nrcpts; r++)
+					if (m->rcpts[r].code / 100 == 2)
+						set_reply(&m->rcpts[r].code,
+						    m->rcpts[r].reply, code,
+						    text);
+				set_reply(&m->code, m->reply, code, text);
+			}
+			conn_give_up(c);
+			return;
 		}
-		for (r = 0; r < m->nrcpts; r++)
-			if (m->rcpts[r].code / 100 == 2)
-				set_reply(&m->rcpts[r].code,
-				    m->rcpts[r].reply, code, text);
-		set_reply(&m->code, m->reply, code, text);
-		return 1;
+		if (nobody_or_partial(c)) {
+			/* Inside DATA the only abort is hanging up. */
+			abort_partial(m);
+			conn_give_up(c);
+			return;
+		}
+		c->state = RC_BODY;
+		c->stage = "while sending the message";
+		c->body_off = 0;
+		c->body_bol = true;
+		c->body_last = '\n';
+		bufferevent_setwatermark(c->bev, EV_WRITE, RELAY_OUT_CHUNK / 4,
+		    0);
+		fill_body(c);
+		return;
 	}
-	if (accepted == 0 || (refused > 0 && m->all_or_nothing)) {
-		/* Abort inside DATA: drop the connection without the dot. */
-		abort_partial(m);
-		return 1;
-	}
-	c->stage = "after the message";
-	if (send_body(c, m->body) == -1 || conn_flush(c) == -1)
-		return -1;
-	c->stage = "after the end of data";
-	if ((code = read_reply(c, text, sizeof text, NULL)) == -1)
-		return -1;
-	for (r = 0; r < m->nrcpts; r++)
-		if (m->rcpts[r].code / 100 == 2)
-			set_reply(&m->rcpts[r].code, m->rcpts[r].reply, code,
-			    text);
-	set_reply(&m->code, m->reply, code, text);
-	return code / 100 == 2 ? 0 : 1;
+	if (!c->pipelining && c->sent < c->ncmds)
+		send_cmd(c, c->sent);
 }
 
 static void
-fail_all(struct relay_msg *m, const struct cfg *cfg, struct relay_conn *c,
-    bool maybe_delivered)
+on_reply(struct relay_conn *c)
 {
-	char	text[RELAY_REPLY_MAX];
-	size_t	r;
-
-	snprintf(text, sizeof text, "451 %s Next hop %s:%d %s%s",
-	    c->temp_timeout ? "4.4.2" : "4.4.1", cfg->next_hop_host,
-	    cfg->next_hop_port, c->error,
-	    maybe_delivered ? "" : "; try again later");
-	for (r = 0; r < m->nrcpts; r++)
-		if (m->rcpts[r].code == 0 || m->rcpts[r].code / 100 == 2)
-			set_reply(&m->rcpts[r].code, m->rcpts[r].reply, 451,
-			    text);
-	set_reply(&m->code, m->reply, 451, text);
-}
-
-void
-relay_send(const struct cfg *cfg, struct relay_msg *m)
-{
-	struct relay_conn	*c;
-	char			 hop[300];
-	uint64_t		 start = util_mono_ms();
-	bool			 retryable, reused;
-	int			 rv, attempt;
+	struct relay_msg	*m = c->msg;
 	size_t			 r;
 
-	pthread_once(&conn_once, conn_key_init);
-	snprintf(hop, sizeof hop, "%s:%d", cfg->next_hop_host,
-	    cfg->next_hop_port);
-	for (r = 0; r < m->nrcpts; r++)
-		m->rcpts[r].code = 0;
-	m->code = 0;
-	for (attempt = 0; attempt < 2; attempt++) {
-		c = pthread_getspecific(conn_key);
-		if (c != NULL && (strcmp(c->hop, hop) != 0 ||
-		    start - c->last_used > RELAY_CACHE_IDLE_MS)) {
-			conn_close(c);
-			c = NULL;
+	switch (c->state) {
+	case RC_GREETING:
+		if (c->rcode != 220) {
+			conn_fail(c, "refused the connection: %s", c->rtext);
+			return;
 		}
-		reused = c != NULL;
-		if (c == NULL) {
-			c = xcalloc(1, sizeof *c);
-			c->fd = -1;
-			snprintf(c->hop, sizeof c->hop, "%s", hop);
-			pthread_setspecific(conn_key, c);
-			if (conn_open(c, cfg) == -1) {
-				fail_all(m, cfg, c, false);
+		c->state = RC_EHLO;
+		c->stage = "after EHLO";
+		conn_printf(c, "EHLO %s\r\n", c->params.ehlo_name);
+		return;
+	case RC_EHLO:
+	case RC_HELO:
+		if (c->rcode / 100 == 2) {
+			c->state = RC_READY;
+			if (c->msg != NULL)
+				conn_start(c);
+			else
+				conn_idle(c);
+			return;
+		}
+		if (c->state == RC_HELO) {
+			conn_fail(c, "refused HELO: %s", c->rtext);
+			return;
+		}
+		c->state = RC_HELO;
+		c->stage = "after HELO";
+		conn_printf(c, "HELO %s\r\n", c->params.ehlo_name);
+		return;
+	case RC_CMDS:
+		cmd_reply(c, c->answered++, c->rcode, c->rtext);
+		return;
+	case RC_DRAIN:
+		if (++c->answered >= c->ncmds)
+			conn_give_up(c);
+		return;
+	case RC_DOT:
+		for (r = 0; r < m->nrcpts; r++)
+			if (m->rcpts[r].code / 100 == 2)
+				set_reply(&m->rcpts[r].code,
+				    m->rcpts[r].reply, c->rcode, c->rtext);
+		set_reply(&m->code, m->reply, c->rcode, c->rtext);
+		conn_release(c);
+		if (c->rcode / 100 == 2)
+			conn_idle(c);
+		else
+			conn_destroy(c);
+		return;
+	default:
+		conn_fail(c, "sent an unexpected reply %s", c->stage);
+		return;
+	}
+}
+
+/* --- the body ----------------------------------------------------------- */
+
+static void
+fill_body(struct relay_conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 chunk[65536], *nl;
+	ssize_t		 n;
+	size_t		 i, start;
+
+	netio_flush(c->bev, c->pending);
+	while (evbuffer_get_length(out) < RELAY_OUT_CHUNK) {
+		n = body_read(c->msg->body, c->body_off, chunk, sizeof chunk);
+		if (n == -1) {
+			conn_fail(c, "local error reading the message: %s",
+			    strerror(errno));
+			return;
+		}
+		if (n == 0)
+			break;
+		/* Stuff a dot at the start of each line: find line starts
+		 * with memchr rather than byte by byte. */
+		start = 0;
+		i = 0;
+		while (i < (size_t)n) {
+			if (c->body_bol && chunk[i] == '.') {
+				evbuffer_add(out, chunk + start, i - start);
+				evbuffer_add(out, ".", 1);
+				start = i;
+			}
+			nl = memchr(chunk + i, '\n', (size_t)n - i);
+			if (nl == NULL) {
+				c->body_bol = false;
 				break;
 			}
+			i = (size_t)(nl - chunk) + 1;
+			c->body_bol = true;
 		}
-		c->error[0] = '\0';
-		c->temp_timeout = false;
-		c->wlen = 0;
-		rv = transact(c, cfg, m, &retryable);
-		if (rv == 0) {
-			c->used++;
-			c->last_used = util_mono_ms();
-			break;
-		}
-		if (rv == -1 && reused && retryable) {
-			/* A cached connection the next hop had closed. */
-			log_debug("relay: cached connection to %s: %s; "
-			    "reconnecting", hop, c->error);
-			conn_close(c);
-			pthread_setspecific(conn_key, NULL);
-			continue;
-		}
-		if (rv == -1)
-			fail_all(m, cfg, c, !retryable);
-		conn_close(c);
-		pthread_setspecific(conn_key, NULL);
-		break;
+		evbuffer_add(out, chunk + start, (size_t)n - start);
+		c->body_last = chunk[n - 1];
+		c->body_off += (size_t)n;
 	}
-	c = pthread_getspecific(conn_key);
-	if (c == NULL || c->fd == -1) {
-		conn_close(c);
-		pthread_setspecific(conn_key, NULL);
-	}
-	m->ms = (uint32_t)(util_mono_ms() - start);
+	if (c->body_off < c->msg->body->len)
+		return;
+	if (c->body_off > 0 && c->body_last != '\n')
+		evbuffer_add(out, "\r\n", 2);
+	evbuffer_add(out, ".\r\n", 3);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	c->state = RC_DOT;
+	c->stage = "after the end of data";
+}
+
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct relay_conn	*c = arg;
+
+	(void)bev;
+	if (c->state == RC_BODY)
+		fill_body(c);
 }

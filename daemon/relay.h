@@ -1,8 +1,9 @@
 /*
  * The outbound SMTP client: delivers one message to the next hop with its
- * envelope intact and reports the next hop's answer per recipient. Blocking
- * I/O with deadlines, so it runs on worker threads only; each worker keeps
- * its own cached connection for the next message.
+ * envelope intact and reports the next hop's answer per recipient.
+ * Loop thread only, asynchronous: connections to the next hop are cached
+ * and reused, commands are pipelined, and many messages are in flight at
+ * once on one thread without a hand-over per message.
  */
 #ifndef MOAT_RELAY_H
 #define MOAT_RELAY_H
@@ -16,10 +17,13 @@
 #define RELAY_REPLY_MAX		512	/* one reply line we keep */
 #define RELAY_LINE_MAX		2048	/* longest reply line we accept */
 #define RELAY_REPLY_LINES_MAX	100	/* lines of one multi-line reply */
-#define RELAY_CACHE_IDLE_MS	5000	/* reuse a connection this long */
+#define RELAY_CACHE_IDLE_MS	5000	/* keep an idle connection this long */
+#define RELAY_IDLE_MAX		128	/* idle connections kept */
+#define RELAY_OUT_CHUNK		(256 * 1024) /* body bytes queued at once */
 
 struct body;
 struct cfg;
+struct event_base;
 
 struct relay_rcpt {
 	const char	*addr;		/* borrowed */
@@ -48,9 +52,15 @@ struct relay_msg {
 	uint32_t		 ms;
 };
 
-/* Worker thread. Fills the answers; never fails without one. */
-void	relay_send(const struct cfg *, struct relay_msg *);
-/* Worker thread exit: drop the cached connection. */
-void	relay_thread_done(void);
+typedef void	(*relay_done_fn)(struct relay_msg *, void *arg);
+
+void	relay_init(struct event_base *);
+/* Deliver m (borrowed until done runs). done always runs later from the
+ * loop, never inside this call, with every answer filled. */
+void	relay_send(const struct cfg *, struct relay_msg *m, relay_done_fn done,
+	    void *arg);
+size_t	relay_conn_count(void);		/* open, busy or idle */
+/* Close idle connections; busy ones finish first. */
+void	relay_shutdown(void);
 
 #endif

@@ -2,6 +2,7 @@
  * Message jobs on the worker pool: read the few headers tracking needs,
  * then relay. Worker threads run scan_job_run; the rest is loop thread.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -94,6 +95,15 @@ read_headers(struct scan_job *j)
 	}
 }
 
+bool
+scan_wants_worker(const struct cfg *c)
+{
+	/* Header reading is cheap; the CPU-heavy filters that will need a
+	 * worker (MIME, rules, Bayes, ClamAV) come with the spam issues. */
+	(void)c;
+	return getenv("MOAT_SCAN_IN_WORKER") != NULL;
+}
+
 void
 scan_job_run(void *arg)
 {
@@ -120,5 +130,4 @@ scan_job_run(void *arg)
 	m->nrcpts = j->nrcpts;
 	m->body = j->body;
 	m->all_or_nothing = !j->lmtp;
-	relay_send(j->cfg, m);
 }

@@ -1,9 +1,8 @@
 /*
  * A message job: everything a worker needs to process one message (the
  * envelope, the body, the configuration snapshot) and what it found. The
- * loop thread builds it at the end of DATA and reads the results in the
- * pool's done callback; the worker runs scan_job_run in between. Filters
- * will plug in here before the relay.
+ * loop thread builds it at the end of DATA, scan_job_run analyses it
+ * (filters plug in here), then the loop thread relays it and answers.
  */
 #ifndef MOAT_SCAN_H
 #define MOAT_SCAN_H
@@ -45,8 +44,11 @@ struct scan_job {
 	struct relay_msg	 relay;
 };
 
-/* Worker thread: analyse and relay. */
+/* Analyse the message and prepare its relay: on a worker thread when
+ * scan_wants_worker says the enabled filters are worth the hand-over,
+ * else inline on the loop thread. */
 void	scan_job_run(void *job);
+bool	scan_wants_worker(const struct cfg *);
 void	scan_job_free(struct scan_job *);	/* accepts NULL */
 /* Unfolded value of the first header called name in a header block, or
  * NULL. Caller frees. Exposed for tests. */

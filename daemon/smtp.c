@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "ctl.h"
 #include "db.h"
 #include "log.h"
+#include "netio.h"
 #include "pool.h"
 #include "scan.h"
 #include "smtp.h"
@@ -51,6 +53,7 @@ struct session {
 	LIST_ENTRY(session)	 hash;
 	LIST_ENTRY(session)	 all;
 	struct bufferevent	*bev;
+	struct evbuffer		*pending;	/* replies not yet written */
 	struct event		*timer;
 	struct cfg		*cfg;		/* reference */
 	enum direction		 direction;
@@ -117,7 +120,7 @@ reply(struct session *s, const char *fmt, ...)
 static void
 reply(struct session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	struct evbuffer	*out = s->pending;
 	va_list		 ap;
 
 	va_start(ap, fmt);
@@ -146,6 +149,8 @@ session_free(struct session *s)
 		event_free(s->timer);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
+	if (s->pending != NULL)
+		evbuffer_free(s->pending);
 	transaction_reset(s);
 	free(s->rcpts);
 	free(s->helo);
@@ -224,6 +229,7 @@ session_event(struct bufferevent *bev, short what, void *arg)
 static void
 session_close(struct session *s)
 {
+	netio_flush(s->bev, s->pending);
 	s->state = ST_CLOSING;
 	evtimer_del(s->timer);
 	bufferevent_disable(s->bev, EV_READ);
@@ -649,6 +655,24 @@ job_done(void *arg)
 	}
 	timer_arm(s);
 	session_process(s);
+	if (s->state != ST_CLOSING)
+		netio_flush(s->bev, s->pending);
+}
+
+static void
+relay_done(struct relay_msg *m, void *arg)
+{
+	(void)m;
+	job_done(arg);
+}
+
+/* Analysed: now relay (loop thread). */
+static void
+job_scanned(void *arg)
+{
+	struct scan_job	*j = arg;
+
+	relay_send(j->cfg, &j->relay, relay_done, j);
 }
 
 static void
@@ -694,7 +718,12 @@ data_finished(struct session *s)
 	s->state = ST_WAIT;
 	timer_arm(s);
 	ninflight++;
-	pool_submit(scan_pool, scan_job_run, job_done, j);
+	if (scan_wants_worker(j->cfg))
+		pool_submit(scan_pool, scan_job_run, job_scanned, j);
+	else {
+		scan_job_run(j);
+		job_scanned(j);
+	}
 }
 
 static int
@@ -789,6 +818,8 @@ session_read(struct bufferevent *bev, void *arg)
 	(void)bev;
 	timer_arm(s);
 	session_process(s);
+	if (s->state != ST_CLOSING)
+		netio_flush(s->bev, s->pending);
 }
 
 /* --- listeners ---------------------------------------------------------- */
@@ -800,6 +831,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	const struct cfg_listen	*ls = arg;
 	struct cfg		*c = cfg_current();
 	struct session		*s;
+	int			 one;
 	static const char	 busy[] = "421 4.7.0 Error: too many "
 				    "connections; try again later\r\n";
 
@@ -840,9 +872,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	nsessions++;
 	stats.connections++;
 
+	one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->pending = evbuffer_new();
 	s->timer = evtimer_new(base, session_timeout, s);
-	if (s->bev == NULL || s->timer == NULL) {
+	if (s->bev == NULL || s->timer == NULL || s->pending == NULL) {
 		log_warnx("smtp: cannot set up a session");
 		if (s->bev == NULL)
 			close(fd);
@@ -858,6 +893,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	    (unsigned long long)s->id, s->addr, s->port,
 	    cfg_direction_name(s->direction));
 	reply(s, "220 %s ESMTP Moat", c->hostname);
+	netio_flush(s->bev, s->pending);
 	timer_arm(s);
 }
 

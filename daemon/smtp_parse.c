@@ -2,6 +2,7 @@
  * SMTP syntax without I/O. Pure functions; any thread.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,40 @@ data_emit(struct smtp_data *d, const char *p, size_t n,
 		d->flags |= SMTP_DATA_LOCAL_ERR;
 }
 
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+#define HAS_ZERO(v)	(((v) - ONES) & ~(v) & HIGHS)
+
+/*
+ * Length of the run of bytes that are not CR, LF or NUL, eight at a time;
+ * notes a byte over 127 on the way.
+ */
+static size_t
+ordinary_run(const char *p, size_t n, bool *eight_bit)
+{
+	uint64_t	v;
+	size_t		i = 0;
+	unsigned char	c;
+
+	while (i + 8 <= n) {
+		memcpy(&v, p + i, 8);
+		if (HAS_ZERO(v) || HAS_ZERO(v ^ (ONES * '\r')) ||
+		    HAS_ZERO(v ^ (ONES * '\n')))
+			break;
+		if (v & HIGHS)
+			*eight_bit = true;
+		i += 8;
+	}
+	for (; i < n; i++) {
+		c = (unsigned char)p[i];
+		if (c == '\r' || c == '\n' || c == '\0')
+			break;
+		if (c > 127)
+			*eight_bit = true;
+	}
+	return i;
+}
+
 size_t
 smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
     int (*emit)(void *, const char *, size_t), void *arg)
@@ -383,15 +418,7 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
 	while (i < n && !d->done) {
 		if (d->state == D_MID) {
 			/* Fast path: copy ordinary bytes in one go. */
-			run = 0;
-			while (i + run < n) {
-				c = (unsigned char)p[i + run];
-				if (c == '\r' || c == '\n' || c == '\0')
-					break;
-				if (c > 127)
-					d->eight_bit = true;
-				run++;
-			}
+			run = ordinary_run(p + i, n - i, &d->eight_bit);
 			if (run > 0) {
 				d->line_len += run;
 				if (d->line_len > SMTP_DATA_LINE_MAX)

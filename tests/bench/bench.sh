@@ -146,7 +146,7 @@ MOATD_PORT=$(free_port)
 mkdir "$TMP/moat" "$TMP/moat/rules.d" "$TMP/moat/quarantine"
 cat >"$TMP/moat/moat.conf" <<EOF
 # make bench: relay only, no filter
-node    = { name = "bench"; };
+node    = { name = "bench"; user = "$(id -un)"; };	# no privilege change
 smtp    = { listen = ( { address = "127.0.0.1"; port = $MOATD_PORT; direction = "inbound"; } );
             next_hop = "127.0.0.1:$SINK_PORT";
             hostname = "moat.bench";
@@ -177,10 +177,13 @@ WARM=$((N / 20))
 [ "$WARM" -le 1000 ] || WARM=1000
 [ "$WARM" -ge 1 ] || WARM=1
 
-run() {	# label port -> RESULT line in $TMP/<label>.out
+warm() {	# port: a short unmeasured run
 	# shellcheck disable=SC2086
-	"$BENCH" -s "127.0.0.1:$2" -c "$C" -n "$WARM" -r "$R" -m "$M" $SRC -q \
-	    >/dev/null 2>"$TMP/$1.warm.err" || true
+	"$BENCH" -s "127.0.0.1:$1" -c "$C" -n "$WARM" -r "$R" -m "$M" $SRC -q \
+	    >/dev/null 2>&1 || true
+}
+
+run() {	# label port -> RESULT line in $TMP/<label>.out
 	# shellcheck disable=SC2086
 	"$BENCH" -s "127.0.0.1:$2" -c "$C" -n "$N" -r "$R" -m "$M" $SRC \
 	    >"$TMP/$1.out" 2>"$TMP/$1.err" || true
@@ -191,6 +194,11 @@ run() {	# label port -> RESULT line in $TMP/<label>.out
 	fi
 }
 
+cpu_ms() {	# pid: user+system CPU time so far, in ms
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' \
+	    "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 field() {	# label key
 	sed -n "s/^RESULT .*[ ]$2=\\([^ ]*\\).*/\\1/p" "$TMP/$1.out"
 }
@@ -198,9 +206,22 @@ field() {	# label key
 echo "Moat relay benchmark: $N messages, concurrency $C, $R recipient(s), $M per connection"
 echo "messages: $WHAT"
 
+warm "$SINK_PORT"
+S0=$(cpu_ms "$SINK_PID")
 run bare "$SINK_PORT"
+S1B=$(cpu_ms "$SINK_PID")
 sed -n '1p' "$TMP/bare.out"
+warm "$MOATD_PORT"
+M0=$(cpu_ms "$MOATD_PID")
+S1=$(cpu_ms "$SINK_PID")
 run moatd "$MOATD_PORT"
+M1=$(cpu_ms "$MOATD_PID")
+S2=$(cpu_ms "$SINK_PID")
+# CPU per message (warm-up excluded): steadier than the rate when other
+# programs share the machine.
+SINK_US=$(awk -v a="$S0" -v b="$S1B" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
+MOATD_US=$(awk -v a="$M0" -v b="$M1" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
+SINK2_US=$(awk -v a="$S1" -v b="$S2" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
 
 # moatd's peak RSS and CPU, read while it still runs
 HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$MOATD_PID/status" 2>/dev/null || echo "?")
@@ -249,13 +270,17 @@ VERDICT=$(awk -v p="$PCT" -v c="$C" 'BEGIN {
 	else print "(target >= 60 %: NOT met)" }')
 echo
 echo "moatd/bare rate: $PCT % $VERDICT"
-echo "moatd peak RSS (VmHWM): $HWM kB, RSS at end $RSS kB, $THREADS threads, CPU $CPU s; $DRAIN"
+echo "moatd peak RSS (VmHWM): $HWM kB, RSS at end $RSS kB, $THREADS threads, CPU $CPU s in all; $DRAIN"
+echo "CPU per message: moatd ${MOATD_US} us; smtp-sink ${SINK_US} us (bare run)," \
+    "${SINK2_US} us (behind moatd); bench-smtp $(field bare cpu_us_per_msg) us," \
+    "$(field moatd cpu_us_per_msg) us"
 WARNS=$(grep -ciE 'warn|error|fatal' "$TMP/moatd.log" || true)
 echo "moatd log: $(wc -l <"$TMP/moatd.log") lines, $WARNS with warn/error/fatal"
 echo "RESULT_BENCH n=$N c=$C bare_rate=$BR moatd_rate=$MR ratio_pct=$PCT" \
     "bare_p50_ms=$(field bare p50_ms) bare_p99_ms=$(field bare p99_ms)" \
     "moatd_p50_ms=$(field moatd p50_ms) moatd_p99_ms=$(field moatd p99_ms)" \
-    "moatd_vmhwm_kb=$HWM moatd_errors=$(field moatd errors)"
+    "moatd_vmhwm_kb=$HWM moatd_cpu_us_per_msg=$MOATD_US sink_cpu_us_per_msg=$SINK_US" \
+    "moatd_errors=$(field moatd errors)"
 
 STATUS=0
 for l in bare moatd; do

@@ -8,6 +8,7 @@
  * Only connects to the one address it is given; loopback unless -A.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -138,6 +139,18 @@ xcalloc(size_t n, size_t sz)
 	if ((p = calloc(n ? n : 1, sz ? sz : 1)) == NULL)
 		die("out of memory");
 	return p;
+}
+
+/* This process's user+system CPU time in microseconds. */
+static uint64_t
+cpu_us(void)
+{
+	struct rusage	ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static uint64_t
@@ -907,7 +920,7 @@ main(int argc, char *argv[])
 	pthread_attr_t	 attr;
 	uint32_t	*ok_lat;
 	size_t		 nok_lat = 0;
-	uint64_t	 t_start, t_end;
+	uint64_t	 t_start, t_end, cpu_start, cpu_end;
 	double		 secs, rate;
 	long		 i, ok, failed, errors;
 	int		 ch;
@@ -983,6 +996,7 @@ main(int argc, char *argv[])
 		    opt.rcpts, opt.rcpts == 1 ? "" : "s", opt.per_conn);
 		fflush(stdout);
 	}
+	cpu_start = cpu_us();
 	t_start = now_us();
 	if (opt.deadline > 0)
 		t_deadline = t_start + (uint64_t)opt.deadline * 1000000;
@@ -992,6 +1006,7 @@ main(int argc, char *argv[])
 	for (i = 0; i < opt.conc; i++)
 		pthread_join(th[i], NULL);
 	t_end = now_us();
+	cpu_end = cpu_us();
 
 	/* the successful messages' latencies, packed and sorted */
 	ok_lat = lat_us;
@@ -1024,12 +1039,14 @@ main(int argc, char *argv[])
 	}
 	printf("RESULT msgs=%ld ok=%ld failed=%ld secs=%.3f rate=%.1f "
 	    "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%ld err4xx=%ld "
-	    "err5xx=%ld errother=%ld errio=%ld conns=%ld conc=%d\n",
+	    "err5xx=%ld errother=%ld errio=%ld conns=%ld conc=%d "
+	    "cpu_us_per_msg=%.0f\n",
 	    opt.nmsgs, ok, failed, secs, rate, pct_ms(ok_lat, nok_lat, 50),
 	    pct_ms(ok_lat, nok_lat, 99), pct_ms(ok_lat, nok_lat, 100),
 	    errors, atomic_load(&err_4xx), atomic_load(&err_5xx),
 	    atomic_load(&err_other), atomic_load(&err_io),
-	    atomic_load(&n_conns), opt.conc);
+	    atomic_load(&n_conns), opt.conc,
+	    (double)(cpu_end - cpu_start) / (double)opt.nmsgs);
 	fflush(stdout);
 	for (i = 0; i < (long)nloaded; i++)
 		free(msgs[i].data);

@@ -84,7 +84,9 @@ MOATCTL = _binary("MOATCTL", "build/asan/moatctl")
 SAN_OPTIONS = {
     "ASAN_OPTIONS": os.environ.get(
         "MOAT_E2E_ASAN_OPTIONS",
-        "halt_on_error=1:abort_on_error=0:detect_leaks=1:"
+        # exitcode=23: a leak report at exit (the only sanitizer finding
+        # that does not print "ERROR: AddressSanitizer") gives status 23.
+        "halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=23:"
         "detect_stack_use_after_return=1:print_summary=1"),
     "UBSAN_OPTIONS": os.environ.get(
         "MOAT_E2E_UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
@@ -192,11 +194,13 @@ def norm_mid(mid):
 
 
 def send_mail(port, mail_from, rcpts, data, helo="client.e2e.test",
-              mail_options=(), rcpt_options=(), timeout=30):
-    """Send one message with smtplib; returns the refused-recipients dict."""
+              mail_options=(), rcpt_options=(), timeout=30, source=None):
+    """Send one message with smtplib; returns the refused-recipients dict.
+    source: a loopback address to connect from (e.g. "127.0.0.2")."""
     import smtplib
     with smtplib.SMTP("127.0.0.1", port, local_hostname=helo,
-                      timeout=timeout) as s:
+                      timeout=timeout,
+                      source_address=(source, 0) if source else None) as s:
         return s.sendmail(mail_from, rcpts, data,
                           mail_options=list(mail_options),
                           rcpt_options=list(rcpt_options))
@@ -218,8 +222,11 @@ class Reply:
 class SMTPClient:
     """A raw SMTP/LMTP client: exact bytes out, parsed replies in."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0, greeting=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, greeting=True,
+                 source=None):
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.greeting = self.reply() if greeting else None
@@ -307,6 +314,18 @@ def dot_stuff(body):
         body += b"\r\n"
     body = re.sub(rb"(?m)^\.", b"..", body)
     return body
+
+
+def leak_sites(text):
+    """The first frame in our own code of each LeakSanitizer record, so the
+    same leak seen by many tests is warned about once."""
+    sites = set()
+    for record in re.split(r"(?m)^(?:Direct|Indirect) leak", text)[1:]:
+        frames = [f for f in re.findall(
+            r"#\d+ 0x[0-9a-f]+ in (\S+) ((?:daemon|shared|console)"
+            r"/[^\s:]+:\d+)", record) if "xmalloc.c" not in f[1]]
+        sites.add("%s %s" % frames[0] if frames else "?")
+    return ", ".join(sorted(sites))
 
 
 class CtlError(Exception):
@@ -703,8 +722,7 @@ class Moatd:
                 self.problems.append(text[max(0, i - 200):i + 3000])
                 break
         if LEAK_MARK in text:
-            warnings.warn("moatd reported leaks at exit, see %s" %
-                          self.logfile)
+            warnings.warn("moatd leaks at exit: %s" % leak_sites(text))
 
     def stop(self, timeout=20.0):
         """SIGTERM (drain and exit); returns the exit status."""
@@ -759,7 +777,7 @@ class Moatd:
             if mark in err:
                 pytest.fail("moatctl %s: sanitizer error:\n%s" % (cmd, err))
         if LEAK_MARK in err:
-            warnings.warn("moatctl %s reported leaks" % cmd)
+            warnings.warn("moatctl leaks at exit: %s" % leak_sites(err))
         return p.returncode, out, err
 
     def ctl(self, cmd, **args):

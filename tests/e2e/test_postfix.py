@@ -72,6 +72,8 @@ def test_postfix_alone_delivers(sink, postfix):
     """Harness baseline, no moatd: Postfix front (no filter) -> sink."""
     s = sink()
     pf = postfix(s, filter=None)
+    check = pf.postfix("check")
+    assert b"warning" not in check.stderr, check.stderr
     mid = new_message_id("baseline")
     data = load_fixture("plain.eml", message_id=mid)
     send_mail(pf.port, "alice@sender.example", RCPTS, data)
@@ -207,14 +209,17 @@ def test_tracking_has_xforward_client_and_helo(sink, postfix, moatd):
     mid = new_message_id("xforward")
     data = load_fixture("plain.eml", message_id=mid)
     helo = "outside-client.e2e.test"
-    send_mail(pf.port, "alice@sender.example", RCPTS[:2], data, helo=helo)
+    # From 127.0.0.2: Postfix's own connection to moatd comes from 127.0.0.1,
+    # so the address in tracking can only have come by XFORWARD.
+    send_mail(pf.port, "alice@sender.example", RCPTS[:2], data, helo=helo,
+              source="127.0.0.2")
     wait_delivered(s, mid, RCPTS[:2])
     recs = wait_until(lambda: m.track_by_message_id(mid), 15,
                       "tracking record for <%s>" % mid)
     assert len(recs) == 1, recs
     rec = recs[0]
     assert rec["helo"] == helo
-    assert rec["client_addr"] == "127.0.0.1"
+    assert rec["client_addr"] == "127.0.0.2"
     assert rec["sender"] == "alice@sender.example"
     assert sorted(r["address"] for r in rec["rcpts"]) == sorted(RCPTS[:2])
     assert rec["outcome"] == "relayed"

@@ -94,7 +94,7 @@ cleanup() {
 	stop_pid "$SINK_PID"
 }
 trap cleanup EXIT
-trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 0' INT	# Ctrl-C is how make run ends
 trap 'cleanup; exit 143' TERM
 
 # Wait until 127.0.0.1:$1 accepts while process $2 lives (15 s at most).
@@ -123,7 +123,7 @@ mkdir -p "$RUN/delivered" "$RUN/quarantine" "$RUN/rules.d"
 cat >"$RUN/moat.conf" <<EOF
 # Written by tests/tools/run.sh (make run), rewritten on each run.
 # Relative paths resolve against this file's folder ($RUN/).
-node    = { name = "run"; };
+node    = { name = "run"; user = "$(id -un)"; };	# no privilege change
 smtp    = { listen = ( { address = "127.0.0.1"; port = $IN_PORT; direction = "inbound"; } );
             next_hop = "127.0.0.1:$SINK_PORT";
             hostname = "moat.run.test";

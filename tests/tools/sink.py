@@ -204,7 +204,9 @@ class Handler:
             log("data -> %s", self.data_reply)
             return self._per_rcpt(self.data_reply, nrcpt)
         meta = {
-            "mail_from": envelope.mail_from,
+            # aiosmtpd keeps the null sender as "<>".
+            "mail_from": "" if envelope.mail_from == "<>"
+            else envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "mail_options": getattr(envelope, "raw_mail_options", []),
             "rcpt_options": getattr(envelope, "raw_rcpt_options", []),
