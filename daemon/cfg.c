@@ -407,8 +407,12 @@ load_smtp(struct loader *l, config_setting_t *root, struct cfg *c)
 	if (get_int(l, smtp, "relay_timeout", 300, 1, 3600, &v) == -1)
 		return -1;
 	c->relay_timeout = (int)v;
-	if (get_int(l, smtp, "workers", 32, 1, 1024, &v) == -1)
+	/* Workers run the CPU-bound filters: one per core by default. */
+	if (get_int(l, smtp, "workers", 0, 0, 1024, &v) == -1)
 		return -1;
+	if (v == 0)
+		v = sysconf(_SC_NPROCESSORS_ONLN) > 0 ?
+		    sysconf(_SC_NPROCESSORS_ONLN) : 2;
 	c->workers = (int)v;
 
 	if (smtp == NULL ||

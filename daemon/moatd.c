@@ -167,6 +167,33 @@ on_purge(evutil_socket_t fd, short what, void *arg)
 	    (int64_t)c->tracking_days * 86400 * 1000);
 }
 
+static void
+chown_one(const char *path, uid_t uid, gid_t gid)
+{
+	if (chown(path, uid, gid) == -1 && errno != ENOENT)
+		log_warn("chown %s", path);
+}
+
+/* The store was opened as root: hand its files to the daemon's user. */
+static void
+chown_state(const struct cfg *c, uid_t uid, gid_t gid)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char	*copy, *p;
+	size_t	 i;
+
+	copy = xstrdup(c->db_path);
+	chown_one(dirname(copy), uid, gid);
+	free(copy);
+	for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		xasprintf(&p, "%s%s", c->db_path, suffixes[i]);
+		chown_one(p, uid, gid);
+		free(p);
+	}
+	chown_one(c->spool_dir, uid, gid);
+	chown_one(c->quarantine_dir, uid, gid);
+}
+
 /* Run as the configured unprivileged user once everything is bound. */
 static void
 drop_privileges(const struct cfg *c)
@@ -180,8 +207,11 @@ drop_privileges(const struct cfg *c)
 		log_warnx("user %s does not exist: running as root", c->user);
 		return;
 	}
-	if (chown(c->control_socket, pw->pw_uid, (gid_t)-1) == -1)
+	/* The socket goes to moat:moat (0660): members of group moat reach
+	 * it, and the daemon decides each one's role. */
+	if (chown(c->control_socket, pw->pw_uid, pw->pw_gid) == -1)
 		log_warn("chown %s", c->control_socket);
+	chown_state(c, pw->pw_uid, pw->pw_gid);
 	if (setgroups(1, &pw->pw_gid) == -1 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
