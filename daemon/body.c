@@ -29,6 +29,7 @@ body_free(struct body *b)
 	if (b == NULL)
 		return;
 	buf_free(&b->mem);
+	free(b->wbuf);
 	if (b->fd != -1)
 		close(b->fd);
 	free(b->spool_dir);
@@ -74,6 +75,8 @@ body_spill(struct body *b)
 		return -1;
 	}
 	b->fd = fd;
+	b->wbuf = xmalloc(BODY_WBUF);
+	b->wlen = 0;
 	/* Keep only the head in memory. */
 	if (b->mem.len > BODY_HEAD_MAX) {
 		b->mem.len = BODY_HEAD_MAX;
@@ -103,11 +106,33 @@ body_append(struct body *b, const void *p, size_t n)
 		if (buf_append(&b->mem, p, n < room ? n : room) == -1)
 			return -1;
 	}
-	if (write_all(b->fd, p, n) == -1) {
+	b->len += n;
+	if (b->wlen + n > BODY_WBUF && body_finish(b) == -1)
+		return -1;
+	if (n >= BODY_WBUF) {
+		if (write_all(b->fd, p, n) == -1) {
+			b->error = errno;
+			return -1;
+		}
+		return 0;
+	}
+	memcpy(b->wbuf + b->wlen, p, n);
+	b->wlen += n;
+	return 0;
+}
+
+int
+body_finish(struct body *b)
+{
+	if (b->error != 0)
+		return -1;
+	if (b->fd == -1 || b->wlen == 0)
+		return 0;
+	if (write_all(b->fd, b->wbuf, b->wlen) == -1) {
 		b->error = errno;
 		return -1;
 	}
-	b->len += n;
+	b->wlen = 0;
 	return 0;
 }
 

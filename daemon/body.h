@@ -14,12 +14,15 @@
 
 #define BODY_MEM_MAX	(1024 * 1024)
 #define BODY_HEAD_MAX	(64 * 1024)
+#define BODY_WBUF	(64 * 1024)	/* spill file writes in this size */
 
 struct body {
 	struct buf	 mem;		/* whole body, or its head once spilled */
 	int		 fd;		/* -1 while in memory */
 	size_t		 len;
 	char		*spool_dir;	/* owned */
+	char		*wbuf;		/* spilled: gathers small appends */
+	size_t		 wlen;
 	int		 error;		/* errno of a failed spill or write */
 };
 
@@ -28,7 +31,10 @@ void		 body_free(struct body *);	/* accepts NULL */
 /* 0, or -1 when the spill file cannot be written (error set). */
 int		 body_append(struct body *, const void *, size_t)
 		    __attribute__((warn_unused_result));
-/* Read up to n bytes at off; returns bytes read, 0 at end, -1 on error. */
+/* The end of the message: write out what is gathered. 0 or -1. */
+int		 body_finish(struct body *)
+		    __attribute__((warn_unused_result));
+/* After body_finish. Read up to n bytes at off; returns bytes read, 0 at end, -1 on error. */
 ssize_t		 body_read(const struct body *, size_t off, void *, size_t n);
 /* The in-memory head (headers live here). */
 const char	*body_head(const struct body *, size_t *len);

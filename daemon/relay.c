@@ -110,6 +110,11 @@ static struct evdns_base	*dns;
 static struct relay_conns	 idle_conns = TAILQ_HEAD_INITIALIZER(idle_conns);
 static size_t			 nidle;
 static size_t			 nconns;
+/* Closed connections wait here until the loop has left their callbacks. */
+static struct relay_conns	 dead_conns = TAILQ_HEAD_INITIALIZER(dead_conns);
+static struct event		*reaper;
+
+static void	reap(evutil_socket_t, short, void *);
 
 static void	conn_read(struct bufferevent *, void *);
 static void	conn_write(struct bufferevent *, void *);
@@ -122,6 +127,8 @@ void
 relay_init(struct event_base *b)
 {
 	base = b;
+	if ((reaper = evtimer_new(b, reap, NULL)) == NULL)
+		fatalx("relay: evtimer_new");
 	dns = evdns_base_new(b, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (dns == NULL)
@@ -168,14 +175,19 @@ finish_later(struct relay_msg *m, relay_done_fn done, void *arg,
 		fatalx("relay: event_base_once");
 }
 
+
 static void
-destroy_cb(evutil_socket_t fd, short what, void *arg)
+reap(evutil_socket_t fd, short what, void *arg)
 {
-	struct relay_conn	*c = arg;
+	struct relay_conn	*c;
 
 	(void)fd;
 	(void)what;
-	free(c);
+	(void)arg;
+	while ((c = TAILQ_FIRST(&dead_conns)) != NULL) {
+		TAILQ_REMOVE(&dead_conns, c, entry);
+		free(c);
+	}
 }
 
 /* Close now; free the struct once every callback has unwound. */
@@ -202,8 +214,9 @@ conn_destroy(struct relay_conn *c)
 	if (c->idle_timer != NULL)
 		event_free(c->idle_timer);
 	c->idle_timer = NULL;
-	if (event_base_once(base, -1, EV_TIMEOUT, destroy_cb, c, &now) == -1)
-		fatalx("relay: event_base_once");
+	TAILQ_INSERT_TAIL(&dead_conns, c, entry);
+	if (!evtimer_pending(reaper, NULL))
+		evtimer_add(reaper, &now);
 }
 
 /* Detach the message and hand it back. */
@@ -406,6 +419,12 @@ relay_shutdown(void)
 
 	while ((c = TAILQ_FIRST(&idle_conns)) != NULL)
 		conn_destroy(c);
+	reap(-1, 0, NULL);
+	event_free(reaper);
+	reaper = NULL;
+	if (dns != NULL)
+		evdns_base_free(dns, 0);
+	dns = NULL;
 }
 
 /* --- replies ------------------------------------------------------------ */

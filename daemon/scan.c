@@ -57,7 +57,9 @@ scan_header_value(const char *head, size_t len, const char *name)
 		eol = memchr(v, '\n', (size_t)(end - v));
 		if (eol == NULL)
 			eol = end;
-		if (buf_append(&out, v, (size_t)(eol - v)) == -1)
+		/* The line without its CR; folding keeps the white space. */
+		if (buf_append(&out, v, (size_t)(eol - v) -
+		    (eol > v && eol[-1] == '\r' ? 1 : 0)) == -1)
 			break;
 		/* Continuation lines start with white space. */
 		if (eol + 1 >= end || (eol[1] != ' ' && eol[1] != '\t'))
@@ -70,9 +72,14 @@ scan_header_value(const char *head, size_t len, const char *name)
 static char *
 clean(const char *s)
 {
+	size_t	len;
+
 	while (*s == ' ' || *s == '\t')
 		s++;
-	return util_sanitize(s, strlen(s), SCAN_HEADER_MAX);
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	return util_sanitize(s, len, SCAN_HEADER_MAX);
 }
 
 static void

@@ -682,6 +682,11 @@ data_finished(struct session *s)
 	const char	*why;
 
 	s->state = ST_CMD;
+	if (s->data.flags == 0 && body_finish(s->body) == -1) {
+		log_warnx("session %llu: spooling the message: %s",
+		    (unsigned long long)s->id, strerror(s->body->error));
+		s->data.flags |= SMTP_DATA_LOCAL_ERR;
+	}
 	if ((why = smtp_data_reply(&s->data)) != NULL) {
 		data_refused(s, why);
 		transaction_reset(s);

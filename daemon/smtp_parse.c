@@ -47,6 +47,31 @@ smtp_addr_is_utf8(const char *addr)
 	return false;
 }
 
+/* A domain name (letters, digits, hyphens, UTF-8 labels) or an address
+ * literal in brackets. */
+static bool
+is_domain(const char *d)
+{
+	size_t	label = 0;
+
+	if (d[0] == '[')
+		return d[strlen(d) - 1] == ']' && strlen(d) > 2;
+	for (; *d != '\0'; d++) {
+		if (*d == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*d) && *d != '-' &&
+		    (unsigned char)*d < 128)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
 /*
  * Parse "<path>" at *p (after the FROM:/TO: keyword). Source routes
  * ("@a,@b:user@dom") are accepted and dropped as RFC 5321 asks. Quoted
@@ -111,7 +136,9 @@ parse_path(const char **p, char *out, size_t outlen, bool allow_empty,
 	}
 	if (at == out || at[1] == '\0' ||
 	    (size_t)(at - out) > SMTP_LOCAL_MAX ||
-	    strlen(at + 1) > SMTP_DOMAIN_MAX) {
+	    strlen(at + 1) > SMTP_DOMAIN_MAX ||
+	    (out[0] != '"' && memchr(out, '@', (size_t)(at - out)) != NULL) ||
+	    !is_domain(at + 1)) {
 		snprintf(reply, replylen, "501 5.1.3 Bad address syntax");
 		return -1;
 	}
@@ -412,18 +439,18 @@ size_t
 smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
     int (*emit)(void *, const char *, size_t), void *arg)
 {
-	size_t		 i = 0, run;
+	size_t		 i = 0, run, span = 0, end;
 	unsigned char	 c;
 
+	/* Message bytes are contiguous in the input but for the dots that
+	 * are dropped: emit whole spans, not bytes. */
 	while (i < n && !d->done) {
 		if (d->state == D_MID) {
-			/* Fast path: copy ordinary bytes in one go. */
 			run = ordinary_run(p + i, n - i, &d->eight_bit);
 			if (run > 0) {
 				d->line_len += run;
 				if (d->line_len > SMTP_DATA_LINE_MAX)
 					d->flags |= SMTP_DATA_LONG_LINE;
-				data_emit(d, p + i, run, emit, arg);
 				i += run;
 				continue;
 			}
@@ -432,6 +459,9 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
 		switch (d->state) {
 		case D_BOL:
 			if (c == '.') {
+				/* Stuffing or the end: the dot is not data. */
+				data_emit(d, p + span, i - 1 - span, emit, arg);
+				span = i;
 				d->state = D_DOT;
 				d->line_len = 1;
 				continue;
@@ -442,18 +472,17 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
 				d->state = D_DOT_CR;
 				continue;
 			}
-			/* A stuffed dot: drop it, c starts the line. */
-			break;
+			break;		/* c starts the line after the dot */
 		case D_DOT_CR:
 			if (c == '\n') {
 				d->done = true;
+				span = i;
 				continue;
 			}
 			d->flags |= SMTP_DATA_BARE_CR;
 			break;
 		case D_CR:
 			if (c == '\n') {
-				data_emit(d, "\r\n", 2, emit, arg);
 				d->state = D_BOL;
 				d->line_len = 0;
 				continue;
@@ -475,8 +504,11 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
 			d->eight_bit = true;
 		if (++d->line_len > SMTP_DATA_LINE_MAX)
 			d->flags |= SMTP_DATA_LONG_LINE;
-		data_emit(d, (const char *)&p[i - 1], 1, emit, arg);
 	}
+	/* A CR after a leading dot may be the end marker: hold it back. */
+	end = d->state == D_DOT_CR && !d->done ? i - 1 : i;
+	if (end > span)
+		data_emit(d, p + span, end - span, emit, arg);
 	return i;
 }
 

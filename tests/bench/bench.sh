@@ -7,9 +7,11 @@
 # at least 60 % of the bare rate at concurrency 16) and moatd's peak RSS.
 #
 # usage: tests/bench/bench.sh [DIR] [-n N] [-c C] [-r RCPTS] [-m PER_CONN]
-#                             [-z SIZE]
+#                             [-z SIZE] [-k ROUNDS]
 #   DIR  messages to send, one per file (default: the *.eml of
 #        tests/fixtures; generated 4 KiB messages when there are none)
+#   -k   rounds of both runs, alternating; each path's median round is
+#        reported (default 3)
 #   make bench BENCH_ARGS="../shared/corpus/ham -n 5000 -c 32"
 # Everything runs on loopback in a temporary folder, removed at the end
 # (kept with BENCH_KEEP=1). MOATD, BENCH_SMTP, SMTP_SINK override the
@@ -17,7 +19,7 @@
 set -eu
 
 usage() {
-	echo "usage: $0 [DIR] [-n N] [-c C] [-r RCPTS] [-m PER_CONN] [-z SIZE]" >&2
+	echo "usage: $0 [DIR] [-n N] [-c C] [-r RCPTS] [-m PER_CONN] [-z SIZE] [-k ROUNDS]" >&2
 	exit 2
 }
 
@@ -28,6 +30,7 @@ N=20000
 C=16
 R=1
 M=100
+K=3
 Z=
 DIR=
 while [ $# -gt 0 ]; do
@@ -36,10 +39,17 @@ while [ $# -gt 0 ]; do
 	-c) [ $# -ge 2 ] || usage; C=$2; shift 2 ;;
 	-r) [ $# -ge 2 ] || usage; R=$2; shift 2 ;;
 	-m) [ $# -ge 2 ] || usage; M=$2; shift 2 ;;
+	-k) [ $# -ge 2 ] || usage; K=$2; shift 2 ;;
 	-z) [ $# -ge 2 ] || usage; Z=$2; shift 2 ;;
 	-h|--help) usage ;;
 	-*) usage ;;
 	*) [ -z "$DIR" ] || usage; DIR=$1; shift ;;
+	esac
+done
+
+for v in "$N" "$C" "$R" "$M" "$K"; do
+	case $v in
+	''|*[!0-9]*|0*) echo "bench: -n -c -r -m -k take positive numbers" >&2; exit 2 ;;
 	esac
 done
 
@@ -171,8 +181,10 @@ if ! wait_port "$MOATD_PORT" "$MOATD_PID"; then
 fi
 
 # --- runs ----------------------------------------------------------------------
-# A short warm-up on each path first (connections, page cache, the new
-# database), then the measured run.
+# A short warm-up on each path (connections, page cache, the new database),
+# then K rounds (-k) of the bare run followed by the moatd run. Other
+# programs on the machine disturb single runs; each path's median round is
+# the one reported.
 WARM=$((N / 20))
 [ "$WARM" -le 1000 ] || WARM=1000
 [ "$WARM" -ge 1 ] || WARM=1
@@ -203,32 +215,59 @@ field() {	# label key
 	sed -n "s/^RESULT .*[ ]$2=\\([^ ]*\\).*/\\1/p" "$TMP/$1.out"
 }
 
-echo "Moat relay benchmark: $N messages, concurrency $C, $R recipient(s), $M per connection"
+median() {	# path: the label of its median round by rate
+	j=1
+	while [ $j -le "$K" ]; do
+		printf '%s %s\n' "$(field "$1$j" rate)" "$1$j"
+		j=$((j + 1))
+	done | sort -n | awk -v k="$K" 'NR == int((k + 1) / 2) { print $2 }'
+}
+
+pct() {	# a b: 100 * a / b
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", 100 * a / b; else print "0" }'
+}
+
+per_msg() {	# ms messages: microseconds per message
+	awk -v t="$1" -v n="$2" 'BEGIN { printf "%.0f", t * 1000 / n }'
+}
+
+echo "Moat relay benchmark: $N messages, concurrency $C, $R recipient(s)," \
+    "$M per connection, $K rounds"
 echo "messages: $WHAT"
 
 warm "$SINK_PORT"
-S0=$(cpu_ms "$SINK_PID")
-run bare "$SINK_PORT"
-S1B=$(cpu_ms "$SINK_PID")
-sed -n '1p' "$TMP/bare.out"
 warm "$MOATD_PORT"
-M0=$(cpu_ms "$MOATD_PID")
-S1=$(cpu_ms "$SINK_PID")
-run moatd "$MOATD_PORT"
-M1=$(cpu_ms "$MOATD_PID")
-S2=$(cpu_ms "$SINK_PID")
-# CPU per message (warm-up excluded): steadier than the rate when other
-# programs share the machine.
-SINK_US=$(awk -v a="$S0" -v b="$S1B" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
-MOATD_US=$(awk -v a="$M0" -v b="$M1" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
-SINK2_US=$(awk -v a="$S1" -v b="$S2" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
+SINK_BARE_MS=0
+SINK_BEHIND_MS=0
+MOATD_MS=0
+k=1
+while [ $k -le "$K" ]; do
+	s0=$(cpu_ms "$SINK_PID")
+	run "bare$k" "$SINK_PORT"
+	s1=$(cpu_ms "$SINK_PID")
+	m0=$(cpu_ms "$MOATD_PID")
+	run "moatd$k" "$MOATD_PORT"
+	s2=$(cpu_ms "$SINK_PID")
+	m1=$(cpu_ms "$MOATD_PID")
+	SINK_BARE_MS=$((SINK_BARE_MS + s1 - s0))
+	SINK_BEHIND_MS=$((SINK_BEHIND_MS + s2 - s1))
+	MOATD_MS=$((MOATD_MS + m1 - m0))
+	[ $k -ne 1 ] || sed -n '1p' "$TMP/bare1.out"
+	echo "round $k: bare $(field "bare$k" rate) msgs/s, moatd" \
+	    "$(field "moatd$k" rate) msgs/s" \
+	    "($(pct "$(field "moatd$k" rate)" "$(field "bare$k" rate)") %)"
+	k=$((k + 1))
+done
+NALL=$((N * K))
+# CPU per message: steadier than the rates when the machine is shared.
+MOATD_US=$(per_msg "$MOATD_MS" "$NALL")
+SINK_US=$(per_msg "$SINK_BARE_MS" "$NALL")
+SINK2_US=$(per_msg "$SINK_BEHIND_MS" "$NALL")
 
-# moatd's peak RSS and CPU, read while it still runs
+# moatd's peak RSS, read while it still runs
 HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$MOATD_PID/status" 2>/dev/null || echo "?")
 RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$MOATD_PID/status" 2>/dev/null || echo "?")
 THREADS=$(awk '/^Threads:/ { print $2 }' "/proc/$MOATD_PID/status" 2>/dev/null || echo "?")
-CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
-    "/proc/$MOATD_PID/stat" 2>/dev/null || echo "?")
 if ! kill -0 "$MOATD_PID" 2>/dev/null; then
 	echo "bench: moatd died during the run; its log:" >&2
 	tail -20 "$TMP/moatd.log" >&2
@@ -250,41 +289,45 @@ fi
 wait "$MOATD_PID" 2>/dev/null || true
 MOATD_PID=
 
+BL=$(median bare)
+ML=$(median moatd)
 echo
+echo "median round of each path:"
 printf '%-22s %10s %9s %9s %9s %8s\n' path "msgs/s" "p50 ms" "p99 ms" "max ms" errors
-for l in bare moatd; do
+for l in "$BL" "$ML"; do
 	case $l in
-	bare) name="bare (-> smtp-sink)" ;;
-	moatd) name="moatd (-> smtp-sink)" ;;
+	bare*) name="bare (-> smtp-sink)" ;;
+	*) name="moatd (-> smtp-sink)" ;;
 	esac
-	printf '%-22s %10s %9s %9s %9s %8s\n' "$name" "$(field $l rate)" \
-	    "$(field $l p50_ms)" "$(field $l p99_ms)" "$(field $l max_ms)" \
-	    "$(field $l errors)"
+	printf '%-22s %10s %9s %9s %9s %8s\n' "$name" "$(field "$l" rate)" \
+	    "$(field "$l" p50_ms)" "$(field "$l" p99_ms)" "$(field "$l" max_ms)" \
+	    "$(field "$l" errors)"
 done
-BR=$(field bare rate)
-MR=$(field moatd rate)
-PCT=$(awk -v b="$BR" -v m="$MR" 'BEGIN { if (b > 0) printf "%.1f", 100 * m / b; else print "0" }')
+BR=$(field "$BL" rate)
+MR=$(field "$ML" rate)
+PCT=$(pct "$MR" "$BR")
 VERDICT=$(awk -v p="$PCT" -v c="$C" 'BEGIN {
 	if (c != 16) print "(the 60 % target is set at concurrency 16)";
 	else if (p >= 60) print "(target >= 60 %: met)";
 	else print "(target >= 60 %: NOT met)" }')
 echo
 echo "moatd/bare rate: $PCT % $VERDICT"
-echo "moatd peak RSS (VmHWM): $HWM kB, RSS at end $RSS kB, $THREADS threads, CPU $CPU s in all; $DRAIN"
-echo "CPU per message: moatd ${MOATD_US} us; smtp-sink ${SINK_US} us (bare run)," \
-    "${SINK2_US} us (behind moatd); bench-smtp $(field bare cpu_us_per_msg) us," \
-    "$(field moatd cpu_us_per_msg) us"
+echo "moatd peak RSS (VmHWM): $HWM kB, RSS at end $RSS kB, $THREADS threads; $DRAIN"
+echo "CPU per message: moatd ${MOATD_US} us; smtp-sink ${SINK_US} us (bare)," \
+    "${SINK2_US} us (behind moatd); bench-smtp $(field "$BL" cpu_us_per_msg) us" \
+    "(bare), $(field "$ML" cpu_us_per_msg) us (moatd)"
 WARNS=$(grep -ciE 'warn|error|fatal' "$TMP/moatd.log" || true)
 echo "moatd log: $(wc -l <"$TMP/moatd.log") lines, $WARNS with warn/error/fatal"
-echo "RESULT_BENCH n=$N c=$C bare_rate=$BR moatd_rate=$MR ratio_pct=$PCT" \
-    "bare_p50_ms=$(field bare p50_ms) bare_p99_ms=$(field bare p99_ms)" \
-    "moatd_p50_ms=$(field moatd p50_ms) moatd_p99_ms=$(field moatd p99_ms)" \
-    "moatd_vmhwm_kb=$HWM moatd_cpu_us_per_msg=$MOATD_US sink_cpu_us_per_msg=$SINK_US" \
-    "moatd_errors=$(field moatd errors)"
+echo "RESULT_BENCH n=$N c=$C rounds=$K bare_rate=$BR moatd_rate=$MR ratio_pct=$PCT" \
+    "bare_p50_ms=$(field "$BL" p50_ms) bare_p99_ms=$(field "$BL" p99_ms)" \
+    "moatd_p50_ms=$(field "$ML" p50_ms) moatd_p99_ms=$(field "$ML" p99_ms)" \
+    "moatd_vmhwm_kb=$HWM moatd_cpu_us_per_msg=$MOATD_US" \
+    "sink_cpu_us_per_msg=$SINK_US"
 
 STATUS=0
-for l in bare moatd; do
-	if [ "$(field $l errors)" != 0 ] || [ "$(field $l ok)" != "$N" ]; then
+for f in "$TMP"/bare*.out "$TMP"/moatd*.out; do
+	l=$(basename "$f" .out)
+	if [ "$(field "$l" errors)" != 0 ] || [ "$(field "$l" ok)" != "$N" ]; then
 		echo "bench: the $l run had errors:" >&2
 		head -5 "$TMP/$l.err" >&2
 		STATUS=1

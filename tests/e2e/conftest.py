@@ -30,7 +30,8 @@ Fixtures:
                   text. Moatd: .port .dir .socket .ctl(cmd, **args)
                   (moatctl --json, returns the result object, raises CtlError)
                   .subscribe() (a live `moatctl --json tracking.subscribe`)
-                  .kill(sig) .stop() .start() .restart() .log() .pid.
+                  .kill(sig) .stop() .wait() .start() .restart() .log() .pid
+                  .track_by_message_id(mid) (tracking.search, filtered).
                   At teardown: SIGTERM and wait; the test fails when moatd's
                   output holds "ERROR: AddressSanitizer" or "runtime error:"
                   (leak reports at exit are kept in the log and warned about).
@@ -53,6 +54,7 @@ import json
 import os
 import pathlib
 import queue
+import random
 import re
 import shutil
 import signal
@@ -103,16 +105,26 @@ _used_ports = set()
 _port_lock = threading.Lock()
 
 
+# Below Linux's ephemeral range (32768-60999), so the source port of some
+# outgoing connection cannot take a port between its pick and its bind.
+PORT_RANGE = (20000, 32000)
+_port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port():
     """A loopback TCP port nobody listens on, never handed out twice."""
     with _port_lock:
-        for _ in range(200):
+        for _ in range(500):
+            port = _port_rng.randrange(*PORT_RANGE)
+            if port in _used_ports:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            if port not in _used_ports:
-                _used_ports.add(port)
-                return port
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _used_ports.add(port)
+            return port
     raise RuntimeError("no free port")
 
 
@@ -736,6 +748,14 @@ class Moatd:
         self._check_output()
         return rc
 
+    def wait(self, timeout=20.0):
+        """Wait for moatd to exit by itself (after a signal the test sent);
+        returns its exit status."""
+        rc = self.proc.wait(timeout=timeout)
+        self.proc = None
+        self._check_output()
+        return rc
+
     def kill(self, sig=signal.SIGKILL):
         """Send sig; for SIGKILL/SIGTERM wait until the process is gone."""
         assert self.running(), "moatd not running"
@@ -1074,6 +1094,8 @@ def postfix(instance_dir):
     made = []
 
     def factory(sink, filter="lmtp", filter_port=None, start=True):
+        if os.geteuid() != 0:
+            pytest.skip("a private Postfix instance needs root")
         base = instance_dir / ("pf%d" % (len(made) + 1))
         base.mkdir(mode=0o755)
         pf = Postfix(base, sink, filter=filter, filter_port=filter_port)

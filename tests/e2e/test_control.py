@@ -390,7 +390,8 @@ def test_subscribe_sees_relayed_message(moatd, sink):
     ok(a)
     assert filtered.events == []
 
-    # The same message through the store.
+    # The same message through the store, which commits in batches.
+    wait_until(lambda: m.tracking(sender="alice"), 10, "the tracking commit")
     got = m.ctl("tracking.get", queue_id=qid)
     assert got["queue_id"] == qid and norm_mid(got["message_id"]) == mid
     items = m.tracking(sender="alice")

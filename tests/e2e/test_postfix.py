@@ -6,6 +6,7 @@ answers 250, so nothing may be lost or duplicated whatever moatd or the next
 hop does.
 """
 
+import re
 import signal
 
 import pytest
@@ -126,7 +127,7 @@ def test_next_hop_down_mail_stays_queued(sink, postfix, moatd):
     arrives exactly once."""
     s = sink()
     pf = postfix(s, filter="lmtp")
-    m = moatd(next_hop=s, port=pf.filter_port)
+    moatd(next_hop=s, port=pf.filter_port)
     s.stop()
     mid = new_message_id("hopdown")
     data = load_fixture("plain.eml", message_id=mid)
@@ -138,8 +139,8 @@ def test_next_hop_down_mail_stays_queued(sink, postfix, moatd):
     q = wait_until(deferred, 20, "message deferred in Postfix")
     assert len(q) == 1
     reasons = [r.get("delay_reason", "") for r in q[0]["recipients"]]
-    assert all("4.4." in r or " 451 " in r or "451" in r for r in reasons), \
-        reasons
+    # Postfix keeps moatd's answer: "... said: 451 4.4.1 ...".
+    assert all(re.search(r"\b451 4\.4\.\d", r) for r in reasons), reasons
     assert s.count() == 0
     s.start()
     pf.flush()

@@ -323,3 +323,40 @@ def test_sigkill_mid_inbound_data_then_retry(sink, moatd):
     msgs = s.wait_for(1)
     assert [x["message_id"] for x in msgs] == [mid]
     assert msgs[0]["data"] == data
+
+
+def test_sigterm_finishes_message_in_flight(sink, moatd):
+    """SIGTERM while a message waits for the next hop: moatd stops taking
+    connections, still answers that message with the next hop's 250, then
+    exits cleanly."""
+    s = sink(delay_data=2)
+    m = moatd(next_hop=s)
+    mid = new_message_id("drain")
+    data = load_fixture("plain.eml", message_id=mid)
+    result = {}
+
+    def client():
+        try:
+            result["r"] = transaction(m.port, "alice@sender.example",
+                                      ["bob@example.com"], data)[1]
+        except Exception as e:          # checked below
+            result["r"] = e
+    t = threading.Thread(target=client)
+    t.start()
+    wait_until(lambda: "delay-data" in s.log(), 10,
+               "the message to be at the next hop")
+    m.proc.send_signal(signal.SIGTERM)
+
+    def refused():
+        try:
+            with SMTPClient(m.port, greeting=False, timeout=5) as c:
+                return c.reply().code == 421
+        except (ConnectionError, OSError):
+            return True
+    wait_until(refused, 5, "moatd to stop accepting new sessions")
+    rc = m.wait(30)
+    t.join(30)
+    r = result.get("r")
+    assert hasattr(r, "code") and r.code == 250, r
+    assert rc in (0, 23), "moatd exit status %s after SIGTERM" % rc
+    assert [x["message_id"] for x in s.wait_for(1)] == [mid]

@@ -125,6 +125,17 @@ test_rcpt(void **state)
 	    sizeof r), -1);
 	assert_int_equal(smtp_parse_rcpt("FROM:<a@b.c>", &rc, r, sizeof r),
 	    -1);
+	assert_int_equal(smtp_parse_rcpt("TO:<nobody@@bad>", &rc, r, sizeof r),
+	    -1);
+	assert_int_equal(smtp_parse_rcpt("TO:<a@b..c>", &rc, r, sizeof r), -1);
+	assert_int_equal(smtp_parse_rcpt("TO:<a@b_c.d>", &rc, r, sizeof r),
+	    -1);
+	assert_int_equal(smtp_parse_rcpt("TO:<a@.b>", &rc, r, sizeof r), -1);
+	assert_int_equal(smtp_parse_rcpt("TO:<a@b.c.>", &rc, r, sizeof r), -1);
+	assert_int_equal(smtp_parse_rcpt("TO:<a@[192.0.2.1]>", &rc, r,
+	    sizeof r), 0);
+	assert_int_equal(smtp_parse_rcpt("TO:<\"a@b\"@c.d>", &rc, r,
+	    sizeof r), 0);
 }
 
 static void
