@@ -46,9 +46,16 @@ static const char *const known_keys[] = {
 	"ssh.listen.[].port", "ssh.host_key_dir",
 };
 
+/* One line per filter: its block under filters holds "enabled" and the
+ * filter's own keys, which the filter checks. */
 static const char *const filter_names[] = {
 	"greylist", "dnsbl", "surbl", "spf", "dkim", "dmarc", "rules",
-	"bayes", "phishing", "clamav",
+	"bayes", "phishing", "clamav", "attachments",
+};
+
+/* Top-level sections whose keys their module checks. */
+static const char *const module_sections[] = {
+	"quarantine", "policy", "ldap", "cluster", "report",
 };
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
@@ -88,9 +95,20 @@ fail(struct loader *l, const config_setting_t *s, const char *fmt, ...)
 static bool
 is_known(const char *path)
 {
-	size_t	i;
+	size_t	i, len;
 	char	name[CFG_PATH_MAX];
 
+	for (i = 0; i < NITEMS(module_sections); i++) {
+		len = strlen(module_sections[i]);
+		if (strncmp(path, module_sections[i], len) == 0 &&
+		    (path[len] == '\0' || path[len] == '.'))
+			return true;
+	}
+	for (i = 0; i < NITEMS(filter_names); i++) {
+		snprintf(name, sizeof name, "filters.%s.", filter_names[i]);
+		if (strncmp(path, name, strlen(name)) == 0)
+			return true;
+	}
 	for (i = 0; i < NITEMS(known_keys); i++)
 		if (strcmp(path, known_keys[i]) == 0)
 			return true;
@@ -556,7 +574,7 @@ load_misc(struct loader *l, config_setting_t *root, struct cfg *c)
 struct cfg *
 cfg_load(const char *path, char **cause)
 {
-	config_t	 conf;
+	config_t	*conf;
 	struct loader	 l;
 	struct cfg	*c;
 	char		*copy, abspath[PATH_MAX];
@@ -576,26 +594,25 @@ cfg_load(const char *path, char **cause)
 	memset(&l, 0, sizeof l);
 	l.file = c->path;
 	l.dir = c->dir;
-	config_init(&conf);
-	config_set_include_dir(&conf, c->dir);
-	if (config_read_file(&conf, c->path) != CONFIG_TRUE) {
-		xasprintf(cause, "%s:%d: %s", config_error_file(&conf) != NULL ?
-		    config_error_file(&conf) : c->path,
-		    config_error_line(&conf), config_error_text(&conf));
+	c->conf = conf = xcalloc(1, sizeof *conf);
+	config_init(conf);
+	config_set_include_dir(conf, c->dir);
+	if (config_read_file(conf, c->path) != CONFIG_TRUE) {
+		xasprintf(cause, "%s:%d: %s", config_error_file(conf) != NULL ?
+		    config_error_file(conf) : c->path,
+		    config_error_line(conf), config_error_text(conf));
 		goto fail;
 	}
-	if (check_keys(&l, config_root_setting(&conf), "") == -1 ||
-	    load_smtp(&l, config_root_setting(&conf), c) == -1 ||
-	    load_control(&l, config_root_setting(&conf), c) == -1 ||
-	    load_storage(&l, config_root_setting(&conf), c) == -1 ||
-	    load_misc(&l, config_root_setting(&conf), c) == -1) {
+	if (check_keys(&l, config_root_setting(conf), "") == -1 ||
+	    load_smtp(&l, config_root_setting(conf), c) == -1 ||
+	    load_control(&l, config_root_setting(conf), c) == -1 ||
+	    load_storage(&l, config_root_setting(conf), c) == -1 ||
+	    load_misc(&l, config_root_setting(conf), c) == -1) {
 		*cause = l.cause;
 		goto fail;
 	}
-	config_destroy(&conf);
 	return c;
 fail:
-	config_destroy(&conf);
 	c->refs = 1;
 	cfg_unref(c);
 	return NULL;
@@ -633,6 +650,10 @@ cfg_unref(struct cfg *c)
 {
 	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	if (c->conf != NULL) {
+		config_destroy(c->conf);
+		free(c->conf);
+	}
 	free(c->path);
 	free(c->dir);
 	free(c->node_name);
@@ -795,6 +816,107 @@ cfg_to_json(const struct cfg *c)
 	    "ssh", "listen", listen_json(c->ssh_listen, c->nssh_listen, false),
 	    "host_key_dir", c->ssh_host_key_dir);
 	return o;
+}
+
+/* --- module sections ---------------------------------------------------- */
+
+config_setting_t *
+cfg_section(const struct cfg *c, const char *path)
+{
+	if (c->conf == NULL)
+		return NULL;
+	return config_lookup(c->conf, path);
+}
+
+int
+cfg_check_keys(const struct cfg *c, config_setting_t *section,
+    const char *const *allowed, char **cause)
+{
+	struct loader		 l = { .file = c->path, .dir = c->dir };
+	config_setting_t	*e;
+	const char		*name;
+	int			 i, n, k;
+
+	if (section == NULL)
+		return 0;
+	n = config_setting_length(section);
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(section, (unsigned)i);
+		if ((name = config_setting_name(e)) == NULL)
+			continue;
+		for (k = 0; allowed[k] != NULL; k++)
+			if (strcmp(allowed[k], name) == 0)
+				break;
+		if (allowed[k] == NULL) {
+			fail(&l, e, "unknown key '%s' in '%s'", name,
+			    config_setting_name(section) != NULL ?
+			    config_setting_name(section) : "(root)");
+			*cause = l.cause;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#define CFG_WRAP(call) do {						\
+	struct loader	l = { .file = c->path, .dir = c->dir };		\
+	if ((call) == -1) {						\
+		*cause = l.cause;					\
+		return -1;						\
+	}								\
+	return 0;							\
+} while (0)
+
+int
+cfg_get_str(const struct cfg *c, config_setting_t *s, const char *key,
+    const char *def, char **out, char **cause)
+{
+	CFG_WRAP(get_str(&l, s, key, def, out));
+}
+
+int
+cfg_get_path(const struct cfg *c, config_setting_t *s, const char *key,
+    const char *def, char **out, char **cause)
+{
+	CFG_WRAP(get_path(&l, s, key, def, out));
+}
+
+int
+cfg_get_int(const struct cfg *c, config_setting_t *s, const char *key,
+    long long def, long long min, long long max, long long *out, char **cause)
+{
+	CFG_WRAP(get_int(&l, s, key, def, min, max, out));
+}
+
+int
+cfg_get_bool(const struct cfg *c, config_setting_t *s, const char *key,
+    bool def, bool *out, char **cause)
+{
+	CFG_WRAP(get_bool(&l, s, key, def, out));
+}
+
+int
+cfg_get_float(const struct cfg *c, config_setting_t *s, const char *key,
+    double def, double *out, char **cause)
+{
+	CFG_WRAP(get_float(&l, s, key, def, out));
+}
+
+int
+cfg_get_strlist(const struct cfg *c, config_setting_t *s, const char *key,
+    char ***out, size_t *n, char **cause)
+{
+	CFG_WRAP(get_strlist(&l, s, key, out, n));
+}
+
+void
+cfg_strlist_free(char **v)
+{
+	size_t	i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
 }
 
 static struct cfg	*current;

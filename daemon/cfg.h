@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <libconfig.h>
+
 #include "log.h"
 
 #define CFG_DEFAULT_PATH	"/etc/moat/moat.conf"
@@ -38,6 +40,8 @@ struct cfg_filter {
 
 struct cfg {
 	int		 refs;		/* atomic */
+	config_t	*conf;		/* the parsed file: modules read their
+					 * own sections through cfg_section */
 	char		*path;		/* the file it came from */
 	char		*dir;		/* its folder: relative paths base */
 
@@ -110,6 +114,31 @@ bool		 cfg_net_match(const struct cfg_net *, size_t n,
 const char	*cfg_direction_name(enum direction);
 /* The whole snapshot as JSON (config.get). New reference. */
 struct json_t	*cfg_to_json(const struct cfg *);
+
+/*
+ * Sections owned by modules (each filter's block under filters.NAME, and
+ * the top-level sections in CFG_MODULE_SECTIONS) are not checked key by key
+ * here: the module checks them at load with the helpers below, which give
+ * "file:line: reason" causes. Paths are dotted ("filters.bayes").
+ */
+config_setting_t *cfg_section(const struct cfg *, const char *path);
+int	cfg_check_keys(const struct cfg *, config_setting_t *section,
+	    const char *const *allowed, char **cause);
+int	cfg_get_str(const struct cfg *, config_setting_t *section,
+	    const char *key, const char *def, char **out, char **cause);
+int	cfg_get_path(const struct cfg *, config_setting_t *section,
+	    const char *key, const char *def, char **out, char **cause);
+int	cfg_get_int(const struct cfg *, config_setting_t *section,
+	    const char *key, long long def, long long min, long long max,
+	    long long *out, char **cause);
+int	cfg_get_bool(const struct cfg *, config_setting_t *section,
+	    const char *key, bool def, bool *out, char **cause);
+int	cfg_get_float(const struct cfg *, config_setting_t *section,
+	    const char *key, double def, double *out, char **cause);
+/* NULL-terminated, caller frees with cfg_strlist_free. */
+int	cfg_get_strlist(const struct cfg *, config_setting_t *section,
+	    const char *key, char ***out, size_t *n, char **cause);
+void	cfg_strlist_free(char **);
 
 /* The current snapshot: loop thread only. Jobs take a reference when they
  * start and keep it; a reload swaps it. */

@@ -1,0 +1,100 @@
+/*
+ * A parsed message: what every analyser reads. Built once per message by
+ * mime_parse() (GMime) on a worker thread, read-only afterwards, freed with
+ * msg_free(). All strings are NUL-terminated UTF-8 owned by the msg unless
+ * marked borrowed; decoded binary data is owned too.
+ */
+#ifndef MOAT_MSG_H
+#define MOAT_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Bounds: a message past them is analysed as far as they allow and gets
+ * MSG_TRUNCATED. */
+#define MSG_DEPTH_MAX		16	/* MIME nesting */
+#define MSG_PARTS_MAX		500	/* leaf parts kept */
+#define MSG_HEADERS_MAX		1000	/* header fields kept */
+#define MSG_URLS_MAX		2000	/* URLs kept */
+#define MSG_TEXT_MAX		(4 * 1024 * 1024) /* decoded text kept */
+#define MSG_PART_DATA_MAX	(64 * 1024 * 1024) /* decoded part kept */
+
+/* msg.flags */
+#define MSG_MALFORMED		0x01	/* syntax errors GMime recovered from */
+#define MSG_TRUNCATED		0x02	/* a bound above was hit */
+#define MSG_NO_HEADERS		0x04
+
+struct msg_header {
+	char		*name;		/* as written */
+	char		*value;		/* unfolded, RFC 2047 decoded, UTF-8 */
+	char		*raw;		/* unfolded, undecoded */
+};
+
+struct msg_url {
+	char		*url;		/* as found (normalised scheme/host case) */
+	char		*host;		/* lower case; IDN as punycode "xn--" */
+	char		*text;		/* link text from HTML <a>, or NULL */
+	bool		 from_html;	/* href/src attribute */
+	int		 part;		/* index into parts */
+};
+
+struct msg_part {
+	int		 index;
+	int		 depth;
+	int		 parent;	/* index of the enclosing part, -1 root */
+	char		*content_type;	/* lower case "type/subtype" */
+	char		*charset;	/* declared, lower case, or NULL */
+	char		*disposition;	/* "attachment", "inline" or NULL */
+	char		*filename;	/* decoded (RFC 2231 / 2047), or NULL */
+	char		*sniffed_type;	/* libmagic MIME type of data, or NULL */
+	bool		 is_text;	/* text/plain or text/html body text */
+	bool		 is_html;
+	bool		 is_attachment;	/* has a file name or is not text */
+	unsigned char	*data;		/* decoded content (transfer encoding
+					 * undone), len bytes */
+	size_t		 len;
+	char		*text;		/* text parts: UTF-8; HTML reduced to
+					 * visible text; else NULL */
+	size_t		 text_len;
+	size_t		 raw_offset;	/* where the part starts in raw */
+	size_t		 raw_len;
+};
+
+struct msg {
+	/* The raw message (borrowed from the job's body for the msg's life). */
+	const char		*raw;
+	size_t			 raw_len;
+	size_t			 header_len;	/* bytes up to the blank line */
+
+	struct msg_header	*headers;
+	size_t			 nheaders;
+
+	/* Convenience copies of common fields (decoded), or NULL. */
+	char			*subject;
+	char			*from_addr;	/* lower case */
+	char			*from_name;
+	char			*reply_to_addr;
+	char			*to_addrs;	/* comma separated, lower case */
+	char			*message_id;
+	char			*date;
+
+	struct msg_part		*parts;		/* leaves and containers, in
+						 * document order */
+	size_t			 nparts;
+
+	char			*body_text;	/* every text part's text joined
+						 * with "\n", subject first, as
+						 * SpamAssassin's body rules see */
+	size_t			 body_text_len;
+
+	struct msg_url		*urls;
+	size_t			 nurls;
+
+	unsigned		 flags;
+};
+
+/* The first header called name (case-insensitive), or NULL. */
+const struct msg_header *msg_header(const struct msg *, const char *name);
+void	msg_free(struct msg *);	/* accepts NULL */
+
+#endif
