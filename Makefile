@@ -14,9 +14,9 @@ LOCALSTATEDIR ?= /var
 UNITDIR	?= /lib/systemd/system
 
 CC	?= cc
-PKGS	 = libevent libevent_pthreads jansson libconfig sqlite3 gmime-3.0
+PKGS	 = libevent libevent_pthreads jansson libconfig sqlite3 gmime-3.0 libpcre2-8 opendkim libhs libmagic libclamav libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lspf2 -lopendmarc
 CTL_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -32,12 +32,22 @@ ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) $(CFLAGS)
 SHARED_SRC = $(wildcard shared/*.c)
 DAEMON_SRC = $(filter-out daemon/moatd.c,$(wildcard daemon/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+# The console: console/*.c but moatctl, with ncurses (wide), panel, menu.
+CONSOLE_SRC = $(filter-out console/moatctl.c,$(wildcard console/*.c))
+UI_MODEL_SRC = console/model.c console/ui_text.c console/conn.c
+UI_PKGS	 = ncursesw panelw menuw
+UI_CFLAGS := $(shell pkg-config --cflags $(UI_PKGS) 2>/dev/null)
+UI_LIBS	 := $(shell pkg-config --libs $(UI_PKGS) jansson 2>/dev/null)
 
 REL	 = build
 ASAN	 = build/asan
 obj	 = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-all: $(REL)/moatd $(REL)/moatctl $(REL)/bench-smtp
+# The console is built once its sources are there.
+MOAT_REL  = $(if $(wildcard console/moat.c),$(REL)/moat)
+MOAT_ASAN = $(if $(wildcard console/moat.c),$(ASAN)/moat)
+
+all: $(REL)/moatd $(REL)/moatctl $(MOAT_REL) $(REL)/bench-smtp
 
 # --- release -----------------------------------------------------------
 $(REL)/obj/%.o: %.c
@@ -49,6 +59,10 @@ $(REL)/moatd: $(call obj,$(REL),daemon/moatd.c $(DAEMON_SRC) $(SHARED_SRC))
 
 $(REL)/moatctl: $(call obj,$(REL),console/moatctl.c $(SHARED_SRC))
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(REL)/obj/console/%.o: REL_CFLAGS += $(UI_CFLAGS)
+$(REL)/moat: $(call obj,$(REL),$(CONSOLE_SRC) $(SHARED_SRC))
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(UI_LIBS) $(LDFLAGS)
 
 $(REL)/bench-smtp: $(call obj,$(REL),tests/bench/bench_smtp.c)
 	$(CC) $(REL_CFLAGS) -o $@ $^ -pthread
@@ -64,6 +78,17 @@ $(ASAN)/moatd: $(call obj,$(ASAN),daemon/moatd.c $(DAEMON_SRC) $(SHARED_SRC))
 $(ASAN)/moatctl: $(call obj,$(ASAN),console/moatctl.c $(SHARED_SRC))
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
+$(ASAN)/obj/console/%.o: ASAN_CFLAGS += $(UI_CFLAGS)
+$(ASAN)/moat: $(call obj,$(ASAN),$(CONSOLE_SRC) $(SHARED_SRC))
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(UI_LIBS) $(LDFLAGS)
+
+# The console's models are tested without the daemon.
+$(ASAN)/obj/tests/unit/test_ui_model.o: ASAN_CFLAGS += $(UI_CFLAGS) -Iconsole
+$(ASAN)/unit/test_ui_model: $(ASAN)/obj/tests/unit/test_ui_model.o \
+    $(call obj,$(ASAN),$(UI_MODEL_SRC) $(SHARED_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(UI_LIBS) $(CMOCKA_LIBS) $(LDFLAGS)
+
 $(ASAN)/unit/%: $(ASAN)/obj/tests/unit/%.o \
     $(call obj,$(ASAN),$(DAEMON_SRC) $(SHARED_SRC))
 	@mkdir -p $(dir $@)
@@ -75,7 +100,8 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(ASAN)/unit/%,$(UNIT_SRC))
 deps:
 	@sh tests/tools/deps.sh
 
-build-test: $(ASAN)/moatd $(ASAN)/moatctl $(UNIT_BINS) $(REL)/bench-smtp
+build-test: $(ASAN)/moatd $(ASAN)/moatctl $(MOAT_ASAN) $(UNIT_BINS) \
+    $(REL)/bench-smtp
 
 test: deps
 	$(MAKE) build-test
@@ -102,11 +128,18 @@ install: all
 	[ -f $(DESTDIR)$(SYSCONFDIR)/moat/moat.conf ] || \
 	    install -m 0640 etc/moat.conf $(DESTDIR)$(SYSCONFDIR)/moat/moat.conf
 	cp -R rules.d/. $(DESTDIR)$(SYSCONFDIR)/moat/rules.d/
-	install -m 0644 etc/moatd.service $(DESTDIR)$(UNITDIR)/moatd.service
+	sed -e 's|/usr/sbin/moatd|$(SBINDIR)/moatd|g' \
+	    -e 's|/etc/moat/|$(SYSCONFDIR)/moat/|g' \
+	    -e 's|/usr/share/doc/moat|$(PREFIX)/share/doc/moat|g' \
+	    etc/moatd.service > $(DESTDIR)$(UNITDIR)/moatd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/moatd.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/moat
+	install -m 0644 README INSTALL $(DESTDIR)$(PREFIX)/share/doc/moat/
 	install -m 0644 etc/moat.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/moat.conf 2>/dev/null || \
 	    { install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d && \
 	      install -m 0644 etc/moat.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/moat.conf; }
-	@if [ -z "$(DESTDIR)" ]; then sh etc/postinstall.sh; fi
+	@if [ -z "$(DESTDIR)" ]; then SYSCONFDIR=$(SYSCONFDIR) \
+	    LOCALSTATEDIR=$(LOCALSTATEDIR) sh etc/postinstall.sh; fi
 
 clean:
 	rm -rf build

@@ -6,8 +6,10 @@
  * Exit status: 0 ok, 1 the command failed, 2 usage or connection error.
  */
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <langinfo.h>
@@ -36,6 +38,7 @@
 #define SHOW_MAX	4096	/* longest string shown from a result */
 #define KEY_COL_MAX	32
 #define CALL_TIMEOUT_MS	(300 * 1000)
+#define SCAN_FILE_MAX	(32 * 1024 * 1024) /* largest message moatctl scan sends */
 
 static bool	 json_out;
 static size_t	 term_width;	/* 0: no limit (not a terminal) */
@@ -605,6 +608,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: moatctl [-s socket] [--json] command "
 	    "[key=value | key:=json ...]\n"
+	    "       moatctl learn spam|ham|forget file|folder ...\n"
 	    "       moatctl help [command]\n");
 }
 
@@ -791,6 +795,323 @@ follow(struct client *c)
 	}
 }
 
+/* A file's bytes as a string (messages are text; NUL-free is checked by
+ * the daemon's JSON). Caller frees. */
+static char *
+slurp(const char *path, size_t *len, char **cause)
+{
+	FILE	*f;
+	char	*p = NULL;
+	size_t	 cap = 0, n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	*len = 0;
+	for (;;) {
+		if (*len + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 131072;
+			if (cap > SCAN_FILE_MAX + 65536 + 1)
+				cap = SCAN_FILE_MAX + 65536 + 1;
+			p = xreallocarray(p, 1, cap);
+		}
+		n = fread(p + *len, 1, cap - *len - 1, f);
+		*len += n;
+		if (n == 0 || *len > SCAN_FILE_MAX)
+			break;
+	}
+	if (ferror(f) || *len > SCAN_FILE_MAX) {
+		xasprintf(cause, "%s: %s", path, ferror(f) ? strerror(errno) :
+		    "too large to scan");
+		fclose(f);
+		free(p);
+		return NULL;
+	}
+	fclose(f);
+	p[*len] = '\0';
+	return p;
+}
+
+/*
+ * moatctl scan FILE...: each message's verdict, score and findings from
+ * the running daemon's engine, without delivering anything.
+ */
+static int
+scan_files(struct client *c, int argc, char **argv)
+{
+	json_t		*result, *f;
+	char		*cause, *code, *text, *name;
+	size_t		 len, i;
+	int		 n, rv, status = 0;
+
+	for (n = 0; n < argc; n++) {
+		if ((text = slurp(argv[n], &len, &cause)) == NULL) {
+			fprintf(stderr, "moatctl: %s\n", cause);
+			free(cause);
+			status = EXIT_CMD;
+			continue;
+		}
+		rv = client_call(c, PROTO_CMD_SCAN, json_pack("{s:s%}",
+		    "message", text, len), &result, &code, &cause);
+		free(text);
+		if (rv != 0) {
+			name = clean(argv[n]);
+			fprintf(stderr, "moatctl: %s: %s%s%s\n", name,
+			    rv == 1 ? code : "", rv == 1 ? ": " : "",
+			    cause != NULL ? cause : "failed");
+			free(name);
+			free(code);
+			free(cause);
+			if (rv == -1)
+				return EXIT_USAGE;
+			status = EXIT_CMD;
+			continue;
+		}
+		if (json_out) {
+			json_object_set_new(result, "file", json_string(argv[n]));
+			text = json_dumps(result, JSON_COMPACT);
+			if (text != NULL)
+				puts(text);
+			free(text);
+		} else {
+			name = clean(argv[n]);
+			printf("%s: %s score=%.2f/%.2f\n", name,
+			    json_string_value(json_object_get(result,
+			    "verdict")), json_real_value(json_object_get(result,
+			    "score")), json_real_value(json_object_get(result,
+			    "threshold")));
+			free(name);
+			json_array_foreach(json_object_get(result, "findings"),
+			    i, f) {
+				text = clean(json_string_value(
+				    json_object_get(f, "detail")));
+				printf("  %-24s %6.2f  %s\n",
+				    json_string_value(json_object_get(f,
+				    "symbol")), json_real_value(json_object_get(f,
+				    "score")), text != NULL ? text : "");
+				free(text);
+			}
+		}
+		json_decref(result);
+	}
+	return status;
+}
+
+/*
+ * moatctl learn spam|ham|forget FILE|DIR...: train the Bayes filter with
+ * each message file (folders are walked, dot files skipped), one
+ * bayes.learn (or bayes.forget) per message, like sa-learn.
+ */
+#define LEARN_FILE_MAX	(16 * 1024 * 1024) /* fits a request encoded */
+#define LEARN_DEPTH_MAX	8
+
+struct learn_run {
+	struct client	*c;
+	const char	*cmd;
+	const char	*class;		/* NULL: forget */
+	size_t		 files;
+	size_t		 failed;
+	size_t		 skipped;
+	json_t		*results;	/* result name -> count */
+	bool		 broken;	/* the connection failed */
+};
+
+static char *
+base64_encode(const unsigned char *p, size_t len)
+{
+	static const char	 abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	char			*out, *o;
+	uint32_t		 v;
+	size_t			 i;
+
+	out = o = xmalloc((len + 2) / 3 * 4 + 1);
+	for (i = 0; i + 2 < len; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = abc[v >> 18];
+		*o++ = abc[(v >> 12) & 63];
+		*o++ = abc[(v >> 6) & 63];
+		*o++ = abc[v & 63];
+	}
+	if (i < len) {
+		v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] <<
+		    8 : 0);
+		*o++ = abc[v >> 18];
+		*o++ = abc[(v >> 12) & 63];
+		*o++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static void
+learn_fail(struct learn_run *r, const char *path, const char *code,
+    const char *why)
+{
+	char	*name = clean(path), *reason = clean(why);
+
+	fprintf(stderr, "moatctl: %s: %s%s%s\n", name, code != NULL ? code :
+	    "", code != NULL ? ": " : "", reason);
+	free(name);
+	free(reason);
+	r->failed++;
+}
+
+static void
+learn_file(struct learn_run *r, const char *path)
+{
+	json_t		*args, *msg = NULL, *result;
+	const char	*what;
+	char		*text, *cause = NULL, *code = NULL, *b64;
+	size_t		 len;
+	int		 rv;
+
+	if ((text = slurp(path, &len, &cause)) == NULL) {
+		learn_fail(r, path, NULL, cause);
+		free(cause);
+		return;
+	}
+	r->files++;
+	args = json_object();
+	if (r->class != NULL)
+		json_object_set_new(args, "class", json_string(r->class));
+	/* JSON strings are UTF-8: other bytes travel as base64, and so do
+	 * large messages, whose escaping could pass the request limit. */
+	if (len <= CTL_REQ_ADMIN_MAX / 4 &&
+	    (msg = json_stringn(text, len)) != NULL)
+		json_object_set_new(args, "message", msg);
+	else {
+		b64 = base64_encode((const unsigned char *)text, len);
+		json_object_set_new(args, "message_base64", json_string(b64));
+		free(b64);
+	}
+	free(text);
+	rv = client_call(r->c, r->cmd, args, &result, &code, &cause);
+	json_decref(args);
+	if (rv != 0) {
+		learn_fail(r, path, code, cause != NULL ? cause : "failed");
+		r->broken = rv == -1;
+		free(code);
+		free(cause);
+		return;
+	}
+	what = json_string_value(json_object_get(result, "result"));
+	if (what == NULL)
+		what = "?";
+	json_object_set_new(r->results, what, json_integer(
+	    json_integer_value(json_object_get(r->results, what)) + 1));
+	json_decref(result);
+}
+
+static void
+learn_path(struct learn_run *r, const char *path, int depth)
+{
+	struct dirent	**names;
+	struct stat	 st;
+	char		*sub;
+	int		 n, i;
+
+	if (r->broken)
+		return;
+	if (stat(path, &st) == -1) {
+		learn_fail(r, path, NULL, strerror(errno));
+		return;
+	}
+	if (S_ISREG(st.st_mode)) {
+		if (st.st_size > LEARN_FILE_MAX) {
+			sub = clean(path);
+			fprintf(stderr, "moatctl: %s: skipped: larger than "
+			    "%d bytes\n", sub, LEARN_FILE_MAX);
+			free(sub);
+			r->skipped++;
+			return;
+		}
+		learn_file(r, path);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode) || depth >= LEARN_DEPTH_MAX) {
+		learn_fail(r, path, NULL, S_ISDIR(st.st_mode) ?
+		    "folders nested too deep" : "not a file or folder");
+		return;
+	}
+	if ((n = scandir(path, &names, NULL, alphasort)) == -1) {
+		learn_fail(r, path, NULL, strerror(errno));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.') {
+			xasprintf(&sub, "%s/%s", path, names[i]->d_name);
+			learn_path(r, sub, depth + 1);
+			free(sub);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+static int
+learn_main(const char *sock, int argc, char **argv)
+{
+	struct learn_run	 r;
+	const char		*k;
+	json_t			*v;
+	char			*cause;
+	uint64_t		 start = util_mono_ms();
+	int			 i;
+
+	if (argc < 2 || (strcmp(argv[0], "spam") != 0 &&
+	    strcmp(argv[0], "ham") != 0 && strcmp(argv[0], "forget") != 0)) {
+		fprintf(stderr, "usage: moatctl learn spam|ham|forget "
+		    "file|folder ...\n");
+		return EXIT_USAGE;
+	}
+	memset(&r, 0, sizeof r);
+	if (strcmp(argv[0], "forget") == 0)
+		r.cmd = PROTO_CMD_BAYES_FORGET;
+	else {
+		r.cmd = PROTO_CMD_BAYES_LEARN;
+		r.class = argv[0];
+	}
+	if ((r.c = client_connect(client_socket_path(sock), &cause)) ==
+	    NULL) {
+		fprintf(stderr, "moatctl: %s\n", cause);
+		free(cause);
+		return EXIT_USAGE;
+	}
+	client_set_timeout(r.c, CALL_TIMEOUT_MS);
+	r.results = json_object();
+	for (i = 1; i < argc && !r.broken; i++)
+		learn_path(&r, argv[i], 0);
+	client_close(r.c);
+	if (json_out) {
+		json_object_set_new(r.results, "files", json_integer(
+		    (json_int_t)r.files));
+		json_object_set_new(r.results, "failed", json_integer(
+		    (json_int_t)r.failed));
+		json_object_set_new(r.results, "skipped", json_integer(
+		    (json_int_t)r.skipped));
+		json_dumpf(r.results, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		printf("%s: %zu messages in %.1f s", argv[0], r.files,
+		    (double)(util_mono_ms() - start) / 1000);
+		json_object_foreach(r.results, k, v)
+			printf(", %lld %s", (long long)json_integer_value(v),
+			    k);
+		if (r.failed > 0)
+			printf(", %zu failed", r.failed);
+		if (r.skipped > 0)
+			printf(", %zu skipped", r.skipped);
+		putchar('\n');
+	}
+	json_decref(r.results);
+	if (r.broken)
+		return EXIT_USAGE;
+	return r.failed > 0 ? EXIT_CMD : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -838,6 +1159,23 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "help") == 0) {
 		help(argc > 1 ? argv[1] : NULL);
 		return 0;
+	}
+	if (strcmp(cmd, "learn") == 0)
+		return learn_main(sock, argc - 1, argv + 1);
+	if (strcmp(cmd, PROTO_CMD_SCAN) == 0 && argc > 1 &&
+	    strchr(argv[1], '=') == NULL) {
+		/* moatctl scan FILE...: read the files here. */
+		set_width();
+		if ((c = client_connect(client_socket_path(sock),
+		    &cause)) == NULL) {
+			fprintf(stderr, "moatctl: %s\n", cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
+		client_set_timeout(c, CALL_TIMEOUT_MS);
+		rv = scan_files(c, argc - 1, argv + 1);
+		client_close(c);
+		return rv;
 	}
 	if ((args = parse_args(cmd, argc - 1, argv + 1)) == NULL)
 		return EXIT_USAGE;

@@ -1,6 +1,8 @@
 /*
  * Message bodies in memory, spilling to an unlinked file when large.
  */
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -30,6 +32,8 @@ body_free(struct body *b)
 		return;
 	buf_free(&b->mem);
 	free(b->wbuf);
+	if (b->map != NULL)
+		munmap(b->map, b->len);
 	if (b->fd != -1)
 		close(b->fd);
 	free(b->spool_dir);
@@ -153,6 +157,25 @@ body_read(const struct body *b, size_t off, void *dst, size_t n)
 		r = pread(b->fd, dst, n, (off_t)off);
 	while (r == -1 && errno == EINTR);
 	return r;
+}
+
+const char *
+body_map(struct body *b, size_t *len)
+{
+	void	*p;
+
+	*len = b->len;
+	if (b->fd == -1)
+		return b->mem.data != NULL ? b->mem.data : "";
+	if (b->map == NULL) {
+		if (b->len == 0)
+			return "";
+		p = mmap(NULL, b->len, PROT_READ, MAP_PRIVATE, b->fd, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		b->map = p;
+	}
+	return b->map;
 }
 
 const char *

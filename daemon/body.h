@@ -22,6 +22,7 @@ struct body {
 	size_t		 len;
 	char		*spool_dir;	/* owned */
 	char		*wbuf;		/* spilled: gathers small appends */
+	void		*map;		/* body_map of the spill file */
 	size_t		 wlen;
 	int		 error;		/* errno of a failed spill or write */
 };
@@ -36,6 +37,9 @@ int		 body_finish(struct body *)
 		    __attribute__((warn_unused_result));
 /* After body_finish. Read up to n bytes at off; returns bytes read, 0 at end, -1 on error. */
 ssize_t		 body_read(const struct body *, size_t off, void *, size_t n);
+/* The whole message as one read-only block (a mapping once spilled), or
+ * NULL on error. Valid until body_free; after body_finish. */
+const char	*body_map(struct body *, size_t *len);
 /* The in-memory head (headers live here). */
 const char	*body_head(const struct body *, size_t *len);
 

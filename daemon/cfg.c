@@ -40,7 +40,7 @@ static const char *const known_keys[] = {
 	"rules", "rules.dir",
 	"log", "log.syslog", "log.level",
 	"filters",
-	"spam", "spam.threshold",
+	"spam", "spam.threshold", "spam.add_headers",
 	"dns", "dns.servers", "dns.servers.[]", "dns.timeout_ms",
 	"ssh", "ssh.listen", "ssh.listen.[]", "ssh.listen.[].address",
 	"ssh.listen.[].port", "ssh.host_key_dir",
@@ -554,7 +554,8 @@ load_misc(struct loader *l, config_setting_t *root, struct cfg *c)
 	c->nfilters = NITEMS(filter_names);
 
 	s = config_setting_get_member(root, "spam");
-	if (get_float(l, s, "threshold", 5.0, &c->spam_threshold) == -1)
+	if (get_float(l, s, "threshold", 5.0, &c->spam_threshold) == -1 ||
+	    get_bool(l, s, "add_headers", true, &c->spam_headers) == -1)
 		return -1;
 	s = config_setting_get_member(root, "dns");
 	if (get_strlist(l, s, "servers", &c->dns_servers,

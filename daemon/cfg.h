@@ -93,6 +93,7 @@ struct cfg {
 	size_t		 nfilters;
 
 	double		 spam_threshold;
+	bool		 spam_headers;	/* add X-Moat-Spam-* headers */
 
 	char		**dns_servers;
 	size_t		 ndns_servers;

@@ -85,8 +85,31 @@ static uint64_t			 ctl_mono_start;
 static int			(*ctl_reload_fn)(char **);
 
 const struct ctl_cmd *const ctl_cmds[] = {
+	&ctl_cmd_bayes_forget,
+	&ctl_cmd_bayes_learn,
+	&ctl_cmd_bayes_stats,
 	&ctl_cmd_config_get,
 	&ctl_cmd_config_reload,
+	&ctl_cmd_lists_add,
+	&ctl_cmd_lists_del,
+	&ctl_cmd_lists_list,
+	&ctl_cmd_objects_get,
+	&ctl_cmd_objects_list,
+	&ctl_cmd_objects_set,
+	&ctl_cmd_quarantine_blocklist,
+	&ctl_cmd_quarantine_delete,
+	&ctl_cmd_quarantine_get,
+	&ctl_cmd_quarantine_list,
+	&ctl_cmd_quarantine_purge,
+	&ctl_cmd_quarantine_release,
+	&ctl_cmd_quarantine_report,
+	&ctl_cmd_quarantine_welcomelist,
+	&ctl_cmd_rules_get,
+	&ctl_cmd_rules_list,
+	&ctl_cmd_rules_reload,
+	&ctl_cmd_rules_set_priority,
+	&ctl_cmd_rules_toggle,
+	&ctl_cmd_scan,
 	&ctl_cmd_stats_get,
 	&ctl_cmd_status,
 	&ctl_cmd_tracking_get,
@@ -315,8 +338,8 @@ ctl_conn_input(struct ctl_conn *c)
 			log_debug("ctl: connection %llu: request too large",
 			    (unsigned long long)c->id);
 			ctl_conn_send(c, proto_answer_error(NULL,
-			    PROTO_E_TOO_LARGE, "request longer than %d bytes",
-			    CTL_REQ_MAX));
+			    PROTO_E_TOO_LARGE, "request longer than %zu bytes",
+			    c->frame.line.max));
 			break;
 		}
 		evbuffer_drain(in, used);
@@ -544,6 +567,52 @@ ctl_defer_db(struct ctl_req *req, ctl_db_fn fn)
 	return NULL;
 }
 
+/* --- answers that come later ---------------------------------------------- */
+
+struct ctl_later {
+	uint64_t	 conn;
+	json_t		*id;
+};
+
+struct ctl_later *
+ctl_later(struct ctl_req *req)
+{
+	struct ctl_later	*l;
+	struct ctl_conn		*c;
+
+	l = xcalloc(1, sizeof *l);
+	l->conn = req->conn;
+	l->id = req->id;
+	req->id = NULL;
+	if ((c = ctl_conn_find(l->conn)) != NULL)
+		c->pending++;
+	return l;
+}
+
+void
+ctl_later_answer(struct ctl_later *l, json_t *result, const char *code,
+    const char *message)
+{
+	struct ctl_conn	*c;
+	json_t		*answer;
+
+	if ((c = ctl_conn_find(l->conn)) != NULL) {
+		if (result != NULL) {
+			answer = proto_answer_ok(l->id, result);
+			result = NULL;
+		} else
+			answer = proto_answer_error(l->id, code != NULL ? code :
+			    PROTO_E_INTERNAL, "%s", message != NULL ? message :
+			    "failed");
+		c->pending--;
+		ctl_conn_send(c, answer);
+		ctl_conn_resume(c);
+	}
+	json_decref(result);
+	json_decref(l->id);
+	free(l);
+}
+
 /* --- roles ---------------------------------------------------------------- */
 
 /* The peer user's groups (getgrouplist) plus the peer's own gid. Pool
@@ -649,6 +718,8 @@ ctl_role_done(void *arg)
 	if ((c = ctl_conn_find(j->conn)) != NULL) {
 		c->role = j->role;
 		c->role_known = true;
+		if (c->role == PROTO_ROLE_ADMIN)
+			proto_frame_set_max(&c->frame, CTL_REQ_ADMIN_MAX);
 		c->pending--;
 		log_debug("ctl: connection %llu uid %u pid %ld: role %s",
 		    (unsigned long long)c->id, (unsigned)c->uid, (long)c->pid,
@@ -726,6 +797,8 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (cred.uid == 0 || cred.uid == geteuid()) {
 		c->role = PROTO_ROLE_ADMIN;
 		c->role_known = true;
+		/* Admins send whole messages (bayes.learn). */
+		proto_frame_set_max(&c->frame, CTL_REQ_ADMIN_MAX);
 		log_debug("ctl: connection %llu uid %u pid %ld: role admin",
 		    (unsigned long long)c->id, (unsigned)c->uid, (long)c->pid);
 		bufferevent_enable(c->bev, EV_READ);
@@ -922,6 +995,12 @@ ctl_stop(void)
 }
 
 /* --- process-wide bits for the commands ----------------------------------- */
+
+struct pool *
+ctl_work_pool(void)
+{
+	return ctl_pool;
+}
 
 void
 ctl_set_reload(int (*fn)(char **))

@@ -13,6 +13,7 @@
 #include "proto.h"
 
 struct event_base;
+struct pool;
 struct cfg;
 struct db;
 struct track_rec;
@@ -67,6 +68,14 @@ json_t	*ctl_bad_arg(struct ctl_req *, const char *key, const char *fmt, ...)
 /* Run fn on the pool and answer when it is done. Takes req->id and
  * req->args. Returns NULL, or an error answer if there is no pool. */
 json_t	*ctl_defer_db(struct ctl_req *, ctl_db_fn fn);
+/* An answer that a handler gives later (work on another pool): ctl_later
+ * takes req->id; ctl_later_answer (loop thread) sends result (stolen) or
+ * the error code and message, and frees the token. The handler returns
+ * NULL after ctl_later. */
+struct ctl_later;
+struct ctl_later *ctl_later(struct ctl_req *);
+void	 ctl_later_answer(struct ctl_later *, json_t *result,
+	    const char *code, const char *message);
 /* Mark or unmark req->conn as a subscriber; filters copied, NULL: any. */
 int	 ctl_conn_subscribe(uint64_t conn, const char *outcome,
 	    const char *direction);
@@ -80,9 +89,36 @@ uint64_t ctl_started_mono(void);
 const char *ctl_arg_str(const json_t *args, const char *key);
 int64_t	 ctl_arg_int(const json_t *args, const char *key, int64_t dflt);
 
+/* The pool store reads run on, for commands with work of their own that
+ * answer with ctl_later (NULL when the server is not running). */
+struct pool *ctl_work_pool(void);
+
 /* The command entries, one file per noun. */
+extern const struct ctl_cmd	ctl_cmd_bayes_forget;
+extern const struct ctl_cmd	ctl_cmd_bayes_learn;
+extern const struct ctl_cmd	ctl_cmd_bayes_stats;
 extern const struct ctl_cmd	ctl_cmd_config_get;
 extern const struct ctl_cmd	ctl_cmd_config_reload;
+extern const struct ctl_cmd	ctl_cmd_lists_add;
+extern const struct ctl_cmd	ctl_cmd_lists_del;
+extern const struct ctl_cmd	ctl_cmd_lists_list;
+extern const struct ctl_cmd	ctl_cmd_objects_get;
+extern const struct ctl_cmd	ctl_cmd_objects_list;
+extern const struct ctl_cmd	ctl_cmd_objects_set;
+extern const struct ctl_cmd	ctl_cmd_quarantine_blocklist;
+extern const struct ctl_cmd	ctl_cmd_quarantine_delete;
+extern const struct ctl_cmd	ctl_cmd_quarantine_get;
+extern const struct ctl_cmd	ctl_cmd_quarantine_list;
+extern const struct ctl_cmd	ctl_cmd_quarantine_purge;
+extern const struct ctl_cmd	ctl_cmd_quarantine_release;
+extern const struct ctl_cmd	ctl_cmd_quarantine_report;
+extern const struct ctl_cmd	ctl_cmd_quarantine_welcomelist;
+extern const struct ctl_cmd	ctl_cmd_rules_get;
+extern const struct ctl_cmd	ctl_cmd_rules_list;
+extern const struct ctl_cmd	ctl_cmd_rules_reload;
+extern const struct ctl_cmd	ctl_cmd_rules_set_priority;
+extern const struct ctl_cmd	ctl_cmd_rules_toggle;
+extern const struct ctl_cmd	ctl_cmd_scan;
 extern const struct ctl_cmd	ctl_cmd_stats_get;
 extern const struct ctl_cmd	ctl_cmd_status;
 extern const struct ctl_cmd	ctl_cmd_tracking_get;

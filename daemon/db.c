@@ -72,6 +72,45 @@ static const char *const migrations[] = {
 	"  messages INTEGER NOT NULL DEFAULT 0,"
 	"  bytes INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (hour_ms, direction, outcome)) WITHOUT ROWID;",
+	/* 2: the filters' verdict. */
+	"ALTER TABLE tracking ADD COLUMN score REAL;"
+	"ALTER TABLE tracking ADD COLUMN findings TEXT;",
+	/* 3: the quarantine index and sender lists (db_quar.c). */
+	"CREATE TABLE quarantine ("
+	"  id TEXT PRIMARY KEY,"
+	"  queue_id TEXT NOT NULL,"
+	"  node TEXT,"
+	"  type TEXT NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  direction TEXT NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  client_addr TEXT,"
+	"  from_hdr TEXT,"
+	"  subject TEXT,"
+	"  message_id TEXT,"
+	"  score REAL,"
+	"  virus TEXT,"
+	"  rule TEXT,"
+	"  findings TEXT,"
+	"  size INTEGER NOT NULL DEFAULT 0,"
+	"  file TEXT NOT NULL,"
+	"  smtputf8 INTEGER NOT NULL DEFAULT 0,"
+	"  body_type INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX quarantine_time ON quarantine(time_ms, id);"
+	"CREATE INDEX quarantine_type ON quarantine(type, time_ms);"
+	"CREATE TABLE quarantine_rcpt ("
+	"  quar_id TEXT NOT NULL REFERENCES quarantine(id) ON DELETE CASCADE,"
+	"  rcpt TEXT NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'held',"
+	"  PRIMARY KEY (quar_id, rcpt)) WITHOUT ROWID;"
+	"CREATE INDEX quarantine_rcpt_rcpt ON quarantine_rcpt(rcpt);"
+	"CREATE TABLE sender_list ("
+	"  owner TEXT NOT NULL,"
+	"  block INTEGER NOT NULL,"
+	"  pattern TEXT NOT NULL,"
+	"  comment TEXT,"
+	"  added_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (owner, block, pattern)) WITHOUT ROWID;",
 };
 
 _Static_assert(NITEMS(migrations) == DB_SCHEMA_VERSION,
@@ -96,9 +135,10 @@ static const char *const writer_sql[W_MAX] = {
 	/* A repeated queue id keeps the first record, see writer_track. */
 	[W_TRACK] = "INSERT INTO tracking (queue_id, node, time_ms, direction,"
 	    " client_addr, client_name, helo, sender, size, message_id,"
-	    " subject, outcome, reply, relay_reply, duration_ms, relay_ms)"
+	    " subject, outcome, reply, relay_reply, duration_ms, relay_ms,"
+	    " score, findings)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-	    " ?14, ?15, ?16) ON CONFLICT (queue_id) DO NOTHING",
+	    " ?14, ?15, ?16, ?17, ?18) ON CONFLICT (queue_id) DO NOTHING",
 	[W_RCPT] = "INSERT INTO tracking_rcpt (tracking_id, rcpt, outcome,"
 	    " reply) VALUES (?1, ?2, ?3, ?4)",
 	[W_STATS] = "INSERT INTO stats_hourly (hour_ms, direction, outcome,"
@@ -121,7 +161,7 @@ enum {
 	"t.id, t.queue_id, t.node, t.time_ms, t.direction,"		\
 	" t.client_addr, t.client_name, t.helo, t.sender, t.size,"	\
 	" t.message_id, t.subject, t.outcome, t.reply, t.relay_reply,"	\
-	" t.duration_ms, t.relay_ms"
+	" t.duration_ms, t.relay_ms, t.score, t.findings"
 
 enum {
 	C_ID,
@@ -140,7 +180,9 @@ enum {
 	C_REPLY,
 	C_RELAY_REPLY,
 	C_DURATION,
-	C_RELAY_MS
+	C_RELAY_MS,
+	C_SCORE,
+	C_FINDINGS
 };
 
 static const char *const reader_sql[R_MAX] = {
@@ -518,6 +560,7 @@ writer_track(const struct track_rec *r, char **cause)
 	const char	*dir = r->direction != NULL ? r->direction : "inbound";
 	const char	*outcome = track_outcome_name(r->outcome);
 	int64_t		 size, id;
+	char		*findings;
 	int		 bad = 0;
 
 	size = r->size > INT64_MAX ? INT64_MAX : (int64_t)r->size;
@@ -538,11 +581,21 @@ writer_track(const struct track_rec *r, char **cause)
 	bad |= bind_text(s, 14, r->relay_reply);
 	bad |= sqlite3_bind_int64(s, 15, r->duration_ms);
 	bad |= sqlite3_bind_int64(s, 16, r->relay_ms);
+	if (r->scanned)
+		bad |= sqlite3_bind_double(s, 17, r->score);
+	else
+		bad |= sqlite3_bind_null(s, 17);
+	findings = r->findings != NULL ? json_dumps(r->findings,
+	    JSON_COMPACT) : NULL;
+	bad |= bind_text(s, 18, findings);
 	if (bad != SQLITE_OK) {
+		free(findings);
 		set_cause(cause, st.wconn, "bind tracking");
 		return -1;
 	}
-	if (writer_step(W_TRACK, cause) == -1)
+	bad = writer_step(W_TRACK, cause);
+	free(findings);
+	if (bad == -1)
 		return -1;
 	if (sqlite3_changes(st.wconn) == 0) {
 		/* Dropping it keeps the rest of the batch and the counters
@@ -1087,7 +1140,7 @@ static json_t *
 row_to_json(struct db *db, sqlite3_stmt *s, char **cause)
 {
 	struct track_rec	*r;
-	const unsigned char	*qid;
+	const unsigned char	*qid, *text;
 	char			*dir;
 	json_t			*j = NULL;
 	int64_t			 v;
@@ -1114,6 +1167,12 @@ row_to_json(struct db *db, sqlite3_stmt *s, char **cause)
 	r->duration_ms = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
 	v = sqlite3_column_int64(s, C_RELAY_MS);
 	r->relay_ms = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+	if (sqlite3_column_type(s, C_SCORE) != SQLITE_NULL) {
+		r->scanned = true;
+		r->score = sqlite3_column_double(s, C_SCORE);
+	}
+	if ((text = sqlite3_column_text(s, C_FINDINGS)) != NULL)
+		r->findings = json_loads((const char *)text, 0, NULL);
 
 	if (load_rcpts(db, sqlite3_column_int64(s, C_ID), r, cause) == 0) {
 		if ((j = track_rec_to_json(r)) == NULL) {

@@ -16,7 +16,7 @@
 
 #include "track.h"
 
-#define DB_SCHEMA_VERSION	1
+#define DB_SCHEMA_VERSION	3
 #define DB_PAGE_MAX		1000	/* most rows one search returns */
 #define DB_PAGE_DEFAULT		50	/* rows when the query says limit 0 */
 #define DB_BUSY_TIMEOUT_MS	5000

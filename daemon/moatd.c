@@ -22,9 +22,11 @@
 #include "ctl.h"
 #include "db.h"
 #include "log.h"
+#include "mime.h"
 #include "moatd.h"
 #include "pool.h"
 #include "relay.h"
+#include "scan.h"
 #include "smtp.h"
 #include "stats.h"
 #include "util.h"
@@ -87,7 +89,8 @@ make_dirs(const struct cfg *c, char **cause)
 int
 moatd_reload(char **cause)
 {
-	struct cfg	*c, *old = cfg_current();
+	struct cfg		*c, *old = cfg_current();
+	struct scan_engine	*e;
 
 	if ((c = cfg_load(old->path, cause)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
@@ -98,8 +101,15 @@ moatd_reload(char **cause)
 	    old->control_socket) != 0 || strcmp(c->db_path, old->db_path) != 0)
 		log_warnx("reload: listeners, control socket and storage "
 		    "changes take effect at the next restart");
+	if ((e = scan_engine_load(c, cause)) == NULL) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", *cause);
+		cfg_unref(c);
+		return -1;
+	}
 	log_set_level(c->log_level);
 	cfg_set_current(c);
+	scan_engine_set_current(e);
 	log_info("configuration reloaded from %s", c->path);
 	return 0;
 }
@@ -223,7 +233,8 @@ int
 main(int argc, char **argv)
 {
 	const char	*path = CFG_DEFAULT_PATH;
-	struct cfg	*c;
+	struct cfg		*c;
+	struct scan_engine	*e;
 	struct event	*ev_hup, *ev_term, *ev_int, *ev_purge;
 	struct timeval	 purge_tv = { MOATD_PURGE_EVERY_S, 0 };
 	char		*cause = NULL;
@@ -254,19 +265,33 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
+	g_mime_init();
+	mime_init();
 	if (check) {
+		/* The filters and rules load as they would at start. */
+		if ((e = scan_engine_load(c, &cause)) == NULL) {
+			fprintf(stderr, "moatd: %s\n", cause);
+			free(cause);
+			cfg_unref(c);
+			return 1;
+		}
+		scan_engine_unref(e);
 		printf("moatd: configuration %s OK\n", c->path);
 		cfg_unref(c);
 		return 0;
 	}
-	log_init("moatd", foreground, c->log_syslog);
+	/* Under systemd stderr already goes to the journal: log once. */
+	log_init("moatd", foreground && !(c->log_syslog &&
+	    getenv("JOURNAL_STREAM") != NULL), c->log_syslog);
 	log_set_level(c->log_level);
 	cfg_set_current(c);
 	signal(SIGPIPE, SIG_IGN);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 
-	g_mime_init();
+	if ((e = scan_engine_load(c, &cause)) == NULL)
+		fatalx("%s", cause);
+	scan_engine_set_current(e);
 	stats.started_ms = util_wall_ms();
 	if ((moatd_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -274,7 +299,8 @@ main(int argc, char **argv)
 		fatalx("%s", cause);
 	relay_init(moatd_base);
 	scan_pool = pool_create(moatd_base, "scan", c->workers);
-	if (smtp_start(moatd_base, scan_pool, &cause) == -1 ||
+	scan_set_pool(scan_pool);
+	if (smtp_start(moatd_base, &cause) == -1 ||
 	    ctl_start(moatd_base, c, &cause) == -1)
 		fatalx("%s", cause);
 	ctl_set_reload(moatd_reload);
@@ -306,8 +332,10 @@ main(int argc, char **argv)
 	event_free(ev_int);
 	event_free(ev_purge);
 	event_free(drain_timer);
+	scan_engine_set_current(NULL);
 	cfg_set_current(NULL);
 	event_base_free(moatd_base);
+	mime_shutdown();
 	g_mime_shutdown();
 	log_info("moatd stopped");
 	return 0;

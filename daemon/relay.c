@@ -90,6 +90,7 @@ struct relay_conn {
 	size_t			 refused;
 	bool			 retryable;
 	size_t			 body_off;
+	bool			 prepend_sent;
 	bool			 body_bol;
 	char			 body_last;
 	const char		*stage;
@@ -636,7 +637,8 @@ send_cmd(struct relay_conn *c, size_t k)
 	} else if (k == c->nxf) {
 		if (c->size)
 			plen += (size_t)snprintf(params + plen,
-			    sizeof params - plen, " SIZE=%zu", m->body->len);
+			    sizeof params - plen, " SIZE=%zu", m->body->len +
+			    (m->prepend != NULL ? strlen(m->prepend) : 0));
 		if (c->eightbit && m->body_type == SMTP_BODY_8BITMIME)
 			plen += (size_t)snprintf(params + plen,
 			    sizeof params - plen, " BODY=8BITMIME");
@@ -806,6 +808,7 @@ cmd_reply(struct relay_conn *c, size_t k, int code, const char *text)
 		c->state = RC_BODY;
 		c->stage = "while sending the message";
 		c->body_off = 0;
+		c->prepend_sent = false;
 		c->body_bol = true;
 		c->body_last = '\n';
 		bufferevent_setwatermark(c->bev, EV_WRITE, RELAY_OUT_CHUNK / 4,
@@ -881,13 +884,21 @@ on_reply(struct relay_conn *c)
 static void
 fill_body(struct relay_conn *c)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	/* Into pending, written directly: no write-event round per message. */
+	struct evbuffer	*out = c->pending;
+	struct evbuffer	*queued = bufferevent_get_output(c->bev);
 	char		 chunk[65536], *nl;
 	ssize_t		 n;
 	size_t		 i, start;
 
-	netio_flush(c->bev, c->pending);
-	while (evbuffer_get_length(out) < RELAY_OUT_CHUNK) {
+	if (!c->prepend_sent && c->msg->prepend != NULL) {
+		/* Our header lines go first; they never start with a dot. */
+		evbuffer_add(out, c->msg->prepend, strlen(c->msg->prepend));
+		c->prepend_sent = true;
+	}
+again:
+	while (evbuffer_get_length(out) + evbuffer_get_length(queued) <
+	    RELAY_OUT_CHUNK) {
 		n = body_read(c->msg->body, c->body_off, chunk, sizeof chunk);
 		if (n == -1) {
 			conn_fail(c, "local error reading the message: %s",
@@ -918,11 +929,17 @@ fill_body(struct relay_conn *c)
 		c->body_last = chunk[n - 1];
 		c->body_off += (size_t)n;
 	}
-	if (c->body_off < c->msg->body->len)
+	if (c->body_off < c->msg->body->len) {
+		netio_flush(c->bev, c->pending);
+		/* All taken by the socket: no write event will call us. */
+		if (evbuffer_get_length(queued) == 0)
+			goto again;
 		return;
+	}
 	if (c->body_off > 0 && c->body_last != '\n')
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
+	netio_flush(c->bev, c->pending);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	c->state = RC_DOT;
 	c->stage = "after the end of data";

@@ -43,6 +43,8 @@ struct relay_msg {
 	struct relay_rcpt	*rcpts;
 	size_t			 nrcpts;
 	const struct body	*body;
+	const char		*prepend;	/* borrowed: header lines sent
+						 * before the body, or NULL */
 	/* SMTP (not LMTP) upstream has one answer for all recipients: never
 	 * deliver to only some of them. */
 	bool			 all_or_nothing;

@@ -26,6 +26,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "db.h"
+#include "deliver.h"
 #include "log.h"
 #include "netio.h"
 #include "pool.h"
@@ -87,7 +88,6 @@ struct session {
 LIST_HEAD(session_list, session);
 
 static struct event_base	*base;
-static struct pool		*scan_pool;
 static struct evconnlistener	**listeners;
 static size_t			 nlisteners;
 static struct session_list	 sessions;
@@ -519,60 +519,13 @@ data_refused(struct session *s, const char *why)
 		reply(s, "%s", why);
 }
 
-/* The enhanced status code in a reply, or def. */
+/* Delivered (or not): answer the client and record the story. */
 static void
-enhanced_code(const char *text, int cls, const char *def, char *out,
-    size_t len)
+job_done(struct scan_job *j)
 {
-	int	a, b, c, n = 0;
-
-	if (strlen(text) > 4 && sscanf(text + 4, "%1d.%3d.%3d%n", &a, &b, &c,
-	    &n) == 3 && n > 0 && (text[4 + n] == ' ' || text[4 + n] == '\0'))
-		snprintf(out, len, "%d.%d.%d", cls, b, c);
-	else
-		snprintf(out, len, "%s", def);
-}
-
-/*
- * What moatd answers for one recipient given the next hop's answer: 2xx
- * becomes our 250, 4xx our 451, 5xx is passed on as it came.
- */
-static enum track_outcome
-rcpt_answer(const char *qid, int code, const char *nh, char *out, size_t len)
-{
-	char	enh[16];
-
-	if (code / 100 == 2) {
-		snprintf(out, len, "250 2.0.0 Ok: queued as %s (next hop: "
-		    "%.300s)", qid, nh);
-		return TRACK_RELAYED;
-	}
-	if (code / 100 == 5) {
-		snprintf(out, len, "%.480s", nh);
-		return TRACK_REJECTED;
-	}
-	if (code == 451 && strncmp(nh, "451 4.", 6) == 0 &&
-	    strstr(nh, "Next hop") != NULL) {
-		snprintf(out, len, "%.480s", nh);	/* ours already */
-		return TRACK_TEMPFAILED;
-	}
-	enhanced_code(nh, 4, "4.4.0", enh, sizeof enh);
-	snprintf(out, len, "451 %s Next hop deferred: %.400s", enh, nh);
-	return TRACK_TEMPFAILED;
-}
-
-static void
-job_done(void *arg)
-{
-	struct scan_job		*j = arg;
 	struct session		*s;
 	struct track_rec	*r;
-	char			 ans[RELAY_REPLY_MAX + 128];
-	char			 first4[RELAY_REPLY_MAX + 128] = "";
-	char			 first5[RELAY_REPLY_MAX + 128] = "";
-	char			 ok[RELAY_REPLY_MAX + 128] = "";
-	size_t			 i, n[TRACK_OUTCOME_MAX] = { 0 };
-	enum track_outcome	 o;
+	size_t			 i;
 
 	ninflight--;
 	s = session_find(j->session_id);
@@ -594,49 +547,34 @@ job_done(void *arg)
 	j->message_id = NULL;
 	r->subject = j->subject;
 	j->subject = NULL;
-	r->relay_reply = xstrdup(j->relay.reply);
+	r->relay_reply = j->relay.reply[0] != '\0' ?
+	    xstrdup(j->relay.reply) : NULL;
 	r->relay_ms = j->relay.ms;
+	if (j->scanned) {
+		r->scanned = true;
+		r->score = j->findings.score;
+		r->findings = findings_to_json(&j->findings);
+	}
 	r->nrcpts = j->nrcpts;
 	r->rcpts = xcalloc(j->nrcpts, sizeof *r->rcpts);
 	for (i = 0; i < j->nrcpts; i++) {
-		o = rcpt_answer(j->queue_id, j->relay_rcpts[i].code,
-		    j->relay_rcpts[i].reply, ans, sizeof ans);
-		n[o]++;
 		r->rcpts[i].addr = util_sanitize(j->rcpts[i].addr,
 		    strlen(j->rcpts[i].addr), SMTP_PATH_MAX);
-		r->rcpts[i].outcome = o;
-		r->rcpts[i].reply = xstrdup(ans);
-		if (o == TRACK_TEMPFAILED && first4[0] == '\0')
-			memcpy(first4, ans, strlen(ans) + 1);
-		if (o == TRACK_REJECTED && first5[0] == '\0')
-			memcpy(first5, ans, strlen(ans) + 1);
-		if (o == TRACK_RELAYED && ok[0] == '\0')
-			memcpy(ok, ans, strlen(ans) + 1);
+		r->rcpts[i].outcome = j->answers[i].outcome;
+		r->rcpts[i].reply = xstrdup(j->answers[i].reply);
 		if (s != NULL && j->lmtp)
-			reply(s, "%s", ans);
+			reply(s, "%s", j->answers[i].reply);
 	}
-	/* One answer for SMTP: any deferral defers all (nothing was sent). */
-	if (n[TRACK_RELAYED] == j->nrcpts) {
-		r->outcome = TRACK_RELAYED;
-		r->reply = xstrdup(ok);
-	} else if (n[TRACK_REJECTED] == j->nrcpts) {
-		r->outcome = TRACK_REJECTED;
-		r->reply = xstrdup(first5);
-	} else if (n[TRACK_RELAYED] > 0 && j->lmtp) {
-		r->outcome = TRACK_RELAYED;
-		r->reply = xstrdup(ok);
-	} else {
-		r->outcome = TRACK_TEMPFAILED;
-		r->reply = xstrdup(first4[0] != '\0' ? first4 :
-		    "451 4.3.0 Delivery deferred");
-	}
+	r->outcome = j->outcome;
+	r->reply = xstrdup(j->reply);
 	if (s != NULL && !j->lmtp)
-		reply(s, "%s", r->reply);
+		reply(s, "%s", j->reply);
 	r->duration_ms = (uint32_t)(util_mono_ms() - j->start_mono);
 	log_info("%s: from=<%s> nrcpt=%zu size=%llu client=%s outcome=%s "
-	    "relay=%s:%d delay=%ums (%s)", j->queue_id, r->sender, j->nrcpts,
-	    (unsigned long long)r->size, r->client_addr,
-	    track_outcome_name(r->outcome), j->cfg->next_hop_host,
+	    "%s%.2f relay=%s:%d delay=%ums (%s)", j->queue_id, r->sender,
+	    j->nrcpts, (unsigned long long)r->size, r->client_addr,
+	    track_outcome_name(r->outcome), j->scanned ? "score=" : "",
+	    j->scanned ? j->findings.score : 0.0, j->cfg->next_hop_host,
 	    j->cfg->next_hop_port, r->duration_ms, r->reply);
 	if (s == NULL)
 		log_info("%s: client went away before the answer",
@@ -659,20 +597,11 @@ job_done(void *arg)
 		netio_flush(s->bev, s->pending);
 }
 
-static void
-relay_done(struct relay_msg *m, void *arg)
-{
-	(void)m;
-	job_done(arg);
-}
-
-/* Analysed: now relay (loop thread). */
+/* Analysed: now deliver (loop thread). */
 static void
 job_scanned(void *arg)
 {
-	struct scan_job	*j = arg;
-
-	relay_send(j->cfg, &j->relay, relay_done, j);
+	deliver_start(arg, job_done);
 }
 
 static void
@@ -695,6 +624,8 @@ data_finished(struct session *s)
 	j = xcalloc(1, sizeof *j);
 	j->session_id = s->id;
 	j->cfg = cfg_ref(s->cfg);
+	j->engine = scan_engine_ref(scan_engine_current());
+	findings_init(&j->findings);
 	make_queue_id(j->queue_id, sizeof j->queue_id);
 	j->direction = s->direction;
 	j->lmtp = s->lmtp;
@@ -723,12 +654,7 @@ data_finished(struct session *s)
 	s->state = ST_WAIT;
 	timer_arm(s);
 	ninflight++;
-	if (scan_wants_worker(j->cfg))
-		pool_submit(scan_pool, scan_job_run, job_scanned, j);
-	else {
-		scan_job_run(j);
-		job_scanned(j);
-	}
+	scan_submit(j, job_scanned, j);
 }
 
 static int
@@ -911,7 +837,7 @@ accept_error(struct evconnlistener *l, void *arg)
 }
 
 int
-smtp_start(struct event_base *b, struct pool *scan, char **cause)
+smtp_start(struct event_base *b, char **cause)
 {
 	struct cfg		*c = cfg_current();
 	struct evconnlistener	*l;
@@ -921,7 +847,6 @@ smtp_start(struct event_base *b, struct pool *scan, char **cause)
 	int			 err;
 
 	base = b;
-	scan_pool = scan;
 	qid_counter = (uint32_t)arc4random();
 	LIST_INIT(&sessions);
 	for (i = 0; i < SMTP_SESSION_BUCKETS; i++)

@@ -10,9 +10,8 @@
 
 struct event_base;
 struct cfg;
-struct pool;
 
-int	smtp_start(struct event_base *, struct pool *scan, char **cause);
+int	smtp_start(struct event_base *, char **cause);
 /* Stop accepting; sessions finish their message, then close. */
 void	smtp_drain(void);
 /* True once every session has closed after smtp_drain. */

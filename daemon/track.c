@@ -15,6 +15,8 @@ static const char *const outcome_names[TRACK_OUTCOME_MAX] = {
 	[TRACK_REJECTED] = "rejected",
 	[TRACK_QUARANTINED] = "quarantined",
 	[TRACK_BLOCKED] = "blocked",
+	[TRACK_RELEASED] = "released",
+	[TRACK_DELETED] = "deleted",
 };
 
 const char *
@@ -66,6 +68,7 @@ track_rec_free(struct track_rec *r)
 	free(r->subject);
 	free(r->reply);
 	free(r->relay_reply);
+	json_decref(r->findings);
 	free(r);
 }
 
@@ -107,5 +110,9 @@ track_rec_to_json(const struct track_rec *r)
 	    "relay_reply", str_or_null(r->relay_reply),
 	    "duration_ms", (json_int_t)r->duration_ms,
 	    "relay_ms", (json_int_t)r->relay_ms);
+	json_object_set_new(o, "score", r->scanned ? json_real(r->score) :
+	    json_null());
+	json_object_set(o, "findings", r->findings != NULL ? r->findings :
+	    json_null());
 	return o;
 }

@@ -6,6 +6,7 @@
 #ifndef MOAT_TRACK_H
 #define MOAT_TRACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,8 @@ enum track_outcome {
 	TRACK_REJECTED,
 	TRACK_QUARANTINED,
 	TRACK_BLOCKED,
+	TRACK_RELEASED,		/* from the quarantine to the next hop */
+	TRACK_DELETED,		/* from the quarantine, or purged */
 	TRACK_OUTCOME_MAX
 };
 
@@ -45,6 +48,10 @@ struct track_rec {
 	enum track_outcome	 outcome;
 	char			*reply;		/* answer moatd gave */
 	char			*relay_reply;	/* next hop's answer, or NULL */
+	bool			 scanned;	/* filters ran: score valid */
+	double			 score;
+	json_t			*findings;	/* reference: [{symbol,score,
+						 * detail}], or NULL */
 	uint32_t		 duration_ms;	/* DATA end to answer */
 	uint32_t		 relay_ms;	/* time talking to next hop */
 };

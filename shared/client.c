@@ -258,9 +258,11 @@ client_call(struct client *c, const char *cmd, json_t *args,
 		return -1;
 	}
 	json_decref(req);
-	if (len - 1 > CTL_REQ_MAX) {
+	/* The daemon judges by our role; no role may send more. */
+	if (len - 1 > CTL_REQ_ADMIN_MAX) {
 		free(line);
-		xasprintf(cause, "request longer than %d bytes", CTL_REQ_MAX);
+		xasprintf(cause, "request longer than %d bytes",
+		    CTL_REQ_ADMIN_MAX);
 		return -1;
 	}
 	rv = client_write(c, line, len, cause);

@@ -62,7 +62,8 @@ static const struct proto_arg args_tracking_search[] = {
 	{ .key = "text", .type = PROTO_T_STRING,
 	  .help = "substring of subject, addresses, ids or client" },
 	{ .key = "outcome", .type = PROTO_T_STRING,
-	  .help = "relayed, tempfailed, rejected, quarantined, blocked" },
+	  .help = "relayed, tempfailed, rejected, quarantined, blocked, "
+	  "released, deleted" },
 	{ .key = "direction", .type = PROTO_T_STRING,
 	  .help = "inbound or outbound" },
 	{ .key = "from_ms", .type = PROTO_T_INTEGER,
@@ -98,11 +99,221 @@ static const struct proto_arg args_stats_get[] = {
 	{ .key = NULL },
 };
 
+static const struct proto_arg args_scan[] = {
+	{ .key = "message", .type = PROTO_T_STRING, .required = true,
+	  .help = "the raw message (RFC 5322 text)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_quarantine_list[] = {
+	{ .key = "type", .type = PROTO_T_STRING,
+	  .help = "spam, virus or attachment" },
+	{ .key = "rcpt", .type = PROTO_T_STRING,
+	  .help = "substring of a held recipient" },
+	{ .key = "sender", .type = PROTO_T_STRING,
+	  .help = "substring of the envelope sender" },
+	{ .key = "text", .type = PROTO_T_STRING,
+	  .help = "substring of subject, addresses, id or virus" },
+	{ .key = "from_ms", .type = PROTO_T_INTEGER,
+	  .help = "not before (ms since the epoch)" },
+	{ .key = "to_ms", .type = PROTO_T_INTEGER,
+	  .help = "before (ms since the epoch)" },
+	{ .key = "cursor", .type = PROTO_T_STRING,
+	  .help = "\"next\" of the previous page" },
+	{ .key = "limit", .type = PROTO_T_INTEGER,
+	  .help = "entries per page (default 50)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_quarantine_get[] = {
+	{ .key = "id", .type = PROTO_T_STRING, .required = true,
+	  .help = "the quarantine id" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_quarantine_op[] = {
+	{ .key = "id", .type = PROTO_T_STRING, .help = "a quarantine id" },
+	{ .key = "ids", .type = PROTO_T_STRING,
+	  .help = "several ids, separated by commas" },
+	{ .key = "rcpt", .type = PROTO_T_STRING,
+	  .help = "only this recipient (default: all held)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_quarantine_list_op[] = {
+	{ .key = "id", .type = PROTO_T_STRING, .help = "a quarantine id" },
+	{ .key = "ids", .type = PROTO_T_STRING,
+	  .help = "several ids, separated by commas" },
+	{ .key = "scope", .type = PROTO_T_STRING,
+	  .help = "user (each recipient's list, default) or global" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_quarantine_report[] = {
+	{ .key = "rcpt", .type = PROTO_T_STRING,
+	  .help = "only this recipient's digest (default: everyone's)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_lists_list[] = {
+	{ .key = "owner", .type = PROTO_T_STRING,
+	  .help = "a recipient, or * for the global lists" },
+	{ .key = "list", .type = PROTO_T_STRING, .help = "welcome or block" },
+	{ .key = "text", .type = PROTO_T_STRING,
+	  .help = "substring of pattern or owner" },
+	{ .key = "limit", .type = PROTO_T_INTEGER,
+	  .help = "entries (default 1000)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_lists_add[] = {
+	{ .key = "list", .type = PROTO_T_STRING, .required = true,
+	  .help = "welcome or block" },
+	{ .key = "pattern", .type = PROTO_T_STRING, .required = true,
+	  .help = "address, glob like *@example.com, or domain" },
+	{ .key = "owner", .type = PROTO_T_STRING,
+	  .help = "the recipient whose list it is (default: global)" },
+	{ .key = "comment", .type = PROTO_T_STRING, .help = "a note" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_lists_del[] = {
+	{ .key = "list", .type = PROTO_T_STRING, .required = true,
+	  .help = "welcome or block" },
+	{ .key = "pattern", .type = PROTO_T_STRING, .required = true,
+	  .help = "the entry's pattern" },
+	{ .key = "owner", .type = PROTO_T_STRING,
+	  .help = "the recipient whose list it is (default: global)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_rules_name[] = {
+	{ .key = "name", .type = PROTO_T_STRING, .required = true,
+	  .help = "the rule's name" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_rules_toggle[] = {
+	{ .key = "name", .type = PROTO_T_STRING, .required = true,
+	  .help = "the rule's name" },
+	{ .key = "active", .type = PROTO_T_BOOLEAN,
+	  .help = "true or false (default: flip)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_rules_set_priority[] = {
+	{ .key = "name", .type = PROTO_T_STRING, .required = true,
+	  .help = "the rule's name" },
+	{ .key = "priority", .type = PROTO_T_INTEGER, .required = true,
+	  .help = "0 to 100, higher first" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_objects_list[] = {
+	{ .key = "category", .type = PROTO_T_STRING,
+	  .help = "who, what, when or action (default: all)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_objects_get[] = {
+	{ .key = "category", .type = PROTO_T_STRING, .required = true,
+	  .help = "who, what, when or action" },
+	{ .key = "name", .type = PROTO_T_STRING, .required = true,
+	  .help = "the group's or action's name" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_objects_set[] = {
+	{ .key = "category", .type = PROTO_T_STRING, .required = true,
+	  .help = "who, what or when" },
+	{ .key = "name", .type = PROTO_T_STRING, .required = true,
+	  .help = "the group's name" },
+	{ .key = "objects", .type = PROTO_T_STRING, .required = true,
+	  .help = "JSON array, e.g. [{\"email\":\"*@example.com\"}]" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_bayes_learn[] = {
+	{ .key = "class", .type = PROTO_T_STRING, .required = true,
+	  .help = "spam or ham" },
+	{ .key = "message", .type = PROTO_T_STRING,
+	  .help = "the raw message (UTF-8 text)" },
+	{ .key = "message_base64", .type = PROTO_T_STRING,
+	  .help = "or the raw message in base64 (any bytes)" },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_bayes_forget[] = {
+	{ .key = "message", .type = PROTO_T_STRING,
+	  .help = "the raw message (UTF-8 text)" },
+	{ .key = "message_base64", .type = PROTO_T_STRING,
+	  .help = "or the raw message in base64 (any bytes)" },
+	{ .key = NULL },
+};
+
 const struct proto_cmd proto_cmds[] = {
+	{ .name = PROTO_CMD_BAYES_FORGET, .role = PROTO_ROLE_ADMIN,
+	  .args = args_bayes_forget,
+	  .help = "undo what learning a message taught the Bayes filter" },
+	{ .name = PROTO_CMD_BAYES_LEARN, .role = PROTO_ROLE_ADMIN,
+	  .args = args_bayes_learn,
+	  .help = "train the Bayes filter with a message (moatctl learn)" },
+	{ .name = PROTO_CMD_BAYES_STATS, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_none, .help = "the Bayes token store" },
 	{ .name = PROTO_CMD_CONFIG_GET, .role = PROTO_ROLE_ADMIN,
 	  .args = args_none, .help = "show the running configuration" },
 	{ .name = PROTO_CMD_CONFIG_RELOAD, .role = PROTO_ROLE_ADMIN,
 	  .args = args_none, .help = "reload the configuration file" },
+	{ .name = PROTO_CMD_LISTS_ADD, .role = PROTO_ROLE_QMANAGER,
+	  .args = args_lists_add, .help = "add a sender list entry" },
+	{ .name = PROTO_CMD_LISTS_DEL, .role = PROTO_ROLE_QMANAGER,
+	  .args = args_lists_del, .help = "delete a sender list entry" },
+	{ .name = PROTO_CMD_LISTS_LIST, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_lists_list,
+	  .help = "sender welcomelist and blocklist entries" },
+	{ .name = PROTO_CMD_OBJECTS_GET, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_objects_get, .help = "one object group or action" },
+	{ .name = PROTO_CMD_OBJECTS_LIST, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_objects_list, .help = "object groups and actions" },
+	{ .name = PROTO_CMD_OBJECTS_SET, .role = PROTO_ROLE_ADMIN,
+	  .args = args_objects_set,
+	  .help = "replace a group's objects (written to its rule file)" },
+	{ .name = PROTO_CMD_QUARANTINE_BLOCKLIST, .role = PROTO_ROLE_QMANAGER,
+	  .args = args_quarantine_list_op,
+	  .help = "blocklist the sender and delete the message" },
+	{ .name = PROTO_CMD_QUARANTINE_DELETE, .role = PROTO_ROLE_QMANAGER,
+	  .args = args_quarantine_op, .help = "delete quarantined messages" },
+	{ .name = PROTO_CMD_QUARANTINE_GET, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_quarantine_get,
+	  .help = "a quarantined message: headers, preview, findings" },
+	{ .name = PROTO_CMD_QUARANTINE_LIST, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_quarantine_list,
+	  .help = "search the quarantine, newest first" },
+	{ .name = PROTO_CMD_QUARANTINE_PURGE, .role = PROTO_ROLE_ADMIN,
+	  .args = args_none, .help = "remove entries past their retention" },
+	{ .name = PROTO_CMD_QUARANTINE_RELEASE, .role = PROTO_ROLE_QMANAGER,
+	  .args = args_quarantine_op,
+	  .help = "deliver quarantined messages (once)" },
+	{ .name = PROTO_CMD_QUARANTINE_REPORT, .role = PROTO_ROLE_ADMIN,
+	  .args = args_quarantine_report, .help = "send spam digests now" },
+	{ .name = PROTO_CMD_QUARANTINE_WELCOMELIST, .role = PROTO_ROLE_QMANAGER,
+	  .args = args_quarantine_list_op,
+	  .help = "welcomelist the sender and release the message" },
+	{ .name = PROTO_CMD_RULES_GET, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_rules_name, .help = "one rule with its objects" },
+	{ .name = PROTO_CMD_RULES_LIST, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_none, .help = "the rules, in priority order" },
+	{ .name = PROTO_CMD_RULES_RELOAD, .role = PROTO_ROLE_ADMIN,
+	  .args = args_none, .help = "reload the rule files" },
+	{ .name = PROTO_CMD_RULES_SET_PRIORITY, .role = PROTO_ROLE_ADMIN,
+	  .args = args_rules_set_priority,
+	  .help = "change a rule's priority (written to its file)" },
+	{ .name = PROTO_CMD_RULES_TOGGLE, .role = PROTO_ROLE_ADMIN,
+	  .args = args_rules_toggle,
+	  .help = "turn a rule on or off (written to its file)" },
+	{ .name = PROTO_CMD_SCAN, .role = PROTO_ROLE_AUDITOR,
+	  .args = args_scan,
+	  .help = "verdict, score and findings of a message (not delivered)" },
 	{ .name = PROTO_CMD_STATS_GET, .role = PROTO_ROLE_AUDITOR,
 	  .args = args_stats_get, .help = "hourly message counters" },
 	{ .name = PROTO_CMD_STATUS, .role = PROTO_ROLE_AUDITOR,
@@ -217,6 +428,12 @@ void
 proto_frame_free(struct proto_frame *f)
 {
 	buf_free(&f->line);
+}
+
+void
+proto_frame_set_max(struct proto_frame *f, size_t max)
+{
+	f->line.max = max;
 }
 
 size_t

@@ -20,8 +20,10 @@
 #define CTL_SOCKET_DEFAULT	"/run/moat/control.sock"
 #define CTL_SOCKET_ENV		"MOAT_SOCKET"
 
-/* Longest request line (without its newline) the daemon reads. */
+/* Longest request line (without its newline) the daemon reads. Admin
+ * connections may send whole messages (bayes.learn), JSON-escaped. */
 #define CTL_REQ_MAX		(64 * 1024)
+#define CTL_REQ_ADMIN_MAX	(32 * 1024 * 1024)
 /* Longest answer or event line a client reads. */
 #define CTL_ANSWER_MAX		(16 * 1024 * 1024)
 
@@ -56,10 +58,33 @@ bool		 proto_role_allows(enum proto_role have, enum proto_role need);
 #define PROTO_EV_TRACKING	"tracking"
 
 /* Command names. */
+#define PROTO_CMD_BAYES_FORGET		"bayes.forget"
+#define PROTO_CMD_BAYES_LEARN		"bayes.learn"
+#define PROTO_CMD_BAYES_STATS		"bayes.stats"
 #define PROTO_CMD_CONFIG_GET		"config.get"
 #define PROTO_CMD_CONFIG_RELOAD		"config.reload"
+#define PROTO_CMD_LISTS_ADD		"lists.add"
+#define PROTO_CMD_LISTS_DEL		"lists.del"
+#define PROTO_CMD_LISTS_LIST		"lists.list"
+#define PROTO_CMD_OBJECTS_GET		"objects.get"
+#define PROTO_CMD_OBJECTS_LIST		"objects.list"
+#define PROTO_CMD_OBJECTS_SET		"objects.set"
+#define PROTO_CMD_QUARANTINE_BLOCKLIST	"quarantine.blocklist"
+#define PROTO_CMD_QUARANTINE_DELETE	"quarantine.delete"
+#define PROTO_CMD_QUARANTINE_GET	"quarantine.get"
+#define PROTO_CMD_QUARANTINE_LIST	"quarantine.list"
+#define PROTO_CMD_QUARANTINE_PURGE	"quarantine.purge"
+#define PROTO_CMD_QUARANTINE_RELEASE	"quarantine.release"
+#define PROTO_CMD_QUARANTINE_REPORT	"quarantine.report"
+#define PROTO_CMD_QUARANTINE_WELCOMELIST	"quarantine.welcomelist"
+#define PROTO_CMD_RULES_GET		"rules.get"
+#define PROTO_CMD_RULES_LIST		"rules.list"
+#define PROTO_CMD_RULES_RELOAD		"rules.reload"
+#define PROTO_CMD_RULES_SET_PRIORITY	"rules.set_priority"
+#define PROTO_CMD_RULES_TOGGLE		"rules.toggle"
 #define PROTO_CMD_STATS_GET		"stats.get"
 #define PROTO_CMD_STATUS		"status"
+#define PROTO_CMD_SCAN			"scan"
 #define PROTO_CMD_TRACKING_GET		"tracking.get"
 #define PROTO_CMD_TRACKING_SEARCH	"tracking.search"
 #define PROTO_CMD_TRACKING_SUBSCRIBE	"tracking.subscribe"
@@ -128,6 +153,8 @@ struct proto_frame {
 
 void		 proto_frame_init(struct proto_frame *, size_t max);
 void		 proto_frame_free(struct proto_frame *);
+/* Change the limit (a connection whose role allows longer requests). */
+void		 proto_frame_set_max(struct proto_frame *, size_t max);
 enum proto_frame_rv proto_frame_push(struct proto_frame *, const char *,
 		    size_t len, size_t *used);
 /* Bytes of an incomplete line held (0 when between lines). */

@@ -167,6 +167,16 @@ storage = { backend = "sqlite"; path = "moat.db"; quarantine_dir = "quarantine";
 rules   = { dir = "rules.d"; };
 log     = { syslog = false; level = "info"; };
 EOF
+# The relay baseline runs without filters; BENCH_FILTERS=1 keeps the
+# configuration's defaults (every filter on) to measure the full pipeline.
+if [ -z "${BENCH_FILTERS:-}" ]; then
+	printf 'filters = {' >>"$TMP/moat/moat.conf"
+	for f in greylist dnsbl surbl spf dkim dmarc rules bayes phishing \
+	    clamav attachments; do
+		printf ' %s = { enabled = false; };' "$f" >>"$TMP/moat/moat.conf"
+	done
+	printf ' };\n' >>"$TMP/moat/moat.conf"
+fi
 if ! "$MOATD" -t -c "$TMP/moat/moat.conf" >"$TMP/moatd-t.log" 2>&1; then
 	echo "bench: moatd -t rejects the bench configuration:" >&2
 	cat "$TMP/moatd-t.log" >&2

@@ -9,7 +9,12 @@ set -eu
 MOAT_DEPS="build-essential pkg-config make libevent-dev libconfig-dev
 	libsqlite3-dev libjansson-dev libcmocka-dev libgmime-3.0-dev libssl-dev
 	python3 python3-pytest python3-aiosmtpd postfix swaks sqlite3 tmux
-	libncurses-dev procps iproute2 util-linux"
+	libncurses-dev procps iproute2 util-linux
+	libpcre2-dev
+	libspf2-dev libopendkim-dev libopendmarc-dev dnsmasq-base python3-dkim openssl
+	libmagic-dev
+	libclamav-dev
+	libarchive-dev"
 
 missing=""
 for pkg in $MOAT_DEPS; do

@@ -474,10 +474,11 @@ test_oversize(void **state)
 {
 	struct raw	*r = raw_connect();
 	char		*big;
-	size_t		 n = CTL_REQ_MAX + 5000;
+	size_t		 n = CTL_REQ_ADMIN_MAX + 5000;
 	json_t		*a;
 
 	(void)state;
+	/* This peer runs as moatd's user: admin, with the admin limit. */
 	big = xmalloc(n);
 	memset(big, 'x', n);
 	memcpy(big, "{\"id\":1,\"cmd\":\"status\",\"args\":{\"pad\":\"", 39);
@@ -492,9 +493,9 @@ test_oversize(void **state)
 	json_decref(a);
 
 	/* Exactly at the limit is read and judged on its content. */
-	memset(big, ' ', CTL_REQ_MAX);
+	memset(big, ' ', CTL_REQ_ADMIN_MAX);
 	memcpy(big, "{\"id\":3,\"cmd\":\"status\"}", 23);
-	raw_send(r, big, CTL_REQ_MAX);
+	raw_send(r, big, CTL_REQ_ADMIN_MAX);
 	raw_sends(r, "\n");
 	a = raw_read(r);
 	assert_answer(a, 3, NULL);
@@ -635,6 +636,48 @@ test_slow_subscriber(void **state)
 	client_close(c);
 }
 
+/* In a child running as another user: a request over CTL_REQ_MAX is too
+ * large for anyone but an admin. 0 when it is. */
+static int
+oversize_as_other(void)
+{
+	struct sockaddr_un	 sun;
+	struct pollfd		 pfd;
+	char			*big, ans[4096];
+	size_t			 n = CTL_REQ_MAX + 100, off = 0;
+	ssize_t			 w;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		return 20;
+	big = malloc(n + 1);
+	memset(big, 'x', n);
+	memcpy(big, "{\"id\":1,\"cmd\":\"status\",\"args\":{\"p\":\"", 36);
+	big[n] = '\n';
+	while (off < n + 1) {
+		if ((w = send(fd, big + off, n + 1 - off, MSG_NOSIGNAL)) <= 0)
+			return 21;
+		off += (size_t)w;
+	}
+	free(big);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	off = 0;
+	while (memchr(ans, '\n', off) == NULL && off < sizeof ans - 1) {
+		if (poll(&pfd, 1, WAIT_MS) != 1 ||
+		    (w = read(fd, ans + off, sizeof ans - 1 - off)) <= 0)
+			return 22;
+		off += (size_t)w;
+	}
+	ans[off] = '\0';
+	close(fd);
+	return strstr(ans, "too_large") != NULL ? 0 : 23;
+}
+
 /* A peer that is neither root nor moatd's user nor in a configured group
  * has no role: run a client as "nobody" in a child. */
 static void
@@ -665,7 +708,7 @@ test_peer_without_role(void **state)
 		if (strcmp(code, "forbidden") != 0 ||
 		    strstr(cause, "role none") == NULL)
 			_exit(13);
-		_exit(0);
+		_exit(oversize_as_other());
 	}
 	assert_true(pid > 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);

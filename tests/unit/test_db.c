@@ -771,7 +771,8 @@ test_stats(void **state)
 	    "{\"hour\":%" PRId64 ",\"direction\":\"outbound\","
 	    "\"outcome\":\"relayed\",\"messages\":1,\"bytes\":1000}],"
 	    "\"totals\":{\"relayed\":3,\"tempfailed\":1,\"rejected\":1,"
-	    "\"quarantined\":0,\"blocked\":0}}", h, h, h + HOUR, h + HOUR);
+	    "\"quarantined\":0,\"blocked\":0,\"released\":0,\"deleted\":0}}",
+	    h, h, h + HOUR, h + HOUR);
 	want = json_loads(s, 0, NULL);
 	free(s);
 	assert_non_null(want);
@@ -782,8 +783,9 @@ test_stats(void **state)
 	/* [h, h + 1h): the first hour only. */
 	got = db_stats_get(reader(), h, h + HOUR, &cause);
 	assert_int_equal(json_array_size(json_object_get(got, "hours")), 2);
-	want = json_pack("{s:i, s:i, s:i, s:i, s:i}", "relayed", 2,
-	    "tempfailed", 0, "rejected", 1, "quarantined", 0, "blocked", 0);
+	want = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "relayed", 2,
+	    "tempfailed", 0, "rejected", 1, "quarantined", 0, "blocked", 0,
+	    "released", 0, "deleted", 0);
 	assert_true(json_equal(json_object_get(got, "totals"), want));
 	json_decref(got);
 	json_decref(want);
