@@ -14,7 +14,8 @@ MOAT_DEPS="build-essential pkg-config make libevent-dev libconfig-dev
 	libspf2-dev libopendkim-dev libopendmarc-dev dnsmasq-base python3-dkim openssl
 	libmagic-dev
 	libclamav-dev
-	libarchive-dev"
+	libarchive-dev
+	libhyperscan-dev"
 
 missing=""
 for pkg in $MOAT_DEPS; do
