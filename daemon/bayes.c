@@ -25,9 +25,6 @@
 #define CJK_RUN_MAX	200	/* bigrams from one run of CJK text */
 #define URL_PIECES_MAX	30
 #define PREFIX_MAX	48
-#ifndef GENERIC_MAX
-#define GENERIC_MAX 40
-#endif
 
 /* --- hashing and the token set ------------------------------------------- */
 
@@ -565,9 +562,10 @@ cjk_done(struct bayes_tokens *t, const char *prefix, const uint32_t *run,
 	}
 }
 
+/* Words of text; at most limit new tokens (0: no limit). */
 static void
 text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
-    const char *text, size_t len)
+    const char *text, size_t len, size_t limit)
 {
 	const unsigned char	*p = (const unsigned char *)text;
 	const unsigned char	*end = p + len;
@@ -576,6 +574,7 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 	size_t			 ncjk = 0, l;
 	enum cclass		 cc;
 	char			 b[4];
+	size_t			 n0 = t->n;
 
 	memset(&w, 0, sizeof w);
 	while (p < end) {
@@ -607,6 +606,8 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 		if (w.nchars > 0) {
 			word_done(t, prefix, dprefix, &w);
 			memset(&w, 0, sizeof w);
+			if (limit > 0 && t->n >= n0 + limit)
+				return;
 		}
 		if (cc == CC_CJK) {
 			if (ncjk == CJK_RUN_MAX) {
@@ -629,7 +630,7 @@ void
 bayes_tokenize_text(struct bayes_tokens *t, const char *prefix,
     const char *text, size_t len)
 {
-	text_words(t, prefix, prefix, text, len);
+	text_words(t, prefix, prefix, text, len, 0);
 }
 
 /* --- headers -------------------------------------------------------------- */
@@ -945,13 +946,15 @@ tok_header(struct bayes_tokens *t, const struct msg_header *h,
 		emit(t, wp, w, n);
 	}
 	/* Senders and recipients keep their field; other fields share one
-	 * namespace for addresses and domains (List-*, Errors-To, ...). */
+	 * namespace for addresses and domains (List-*, Errors-To, ...), and
+	 * only their start counts: long boilerplate (X-AntiAbuse) would be
+	 * many tokens that always come together. */
 	if (strcmp(name, "from") == 0 || strcmp(name, "to") == 0 ||
 	    strcmp(name, "cc") == 0 || strcmp(name, "reply-to") == 0 ||
 	    strcmp(name, "sender") == 0)
-		text_words(t, prefix, prefix, v, len);
+		text_words(t, prefix, prefix, v, len, 0);
 	else
-		text_words(t, prefix, "H:", v, len > GENERIC_MAX ? GENERIC_MAX : len);
+		text_words(t, prefix, "H:", v, len, BAYES_OTHER_FIELD_MAX);
 }
 
 /* --- URLs and parts ------------------------------------------------------- */
@@ -1243,8 +1246,11 @@ bayes_classify(const struct bayes_params *bp, const struct bayes_count *c,
 
 /* --- findings ------------------------------------------------------------- */
 
-/* The score is SpamAssassin's scale; BAYES_999 adds to BAYES_99. Tuned by
- * cross-validation (tests/quality/bayes_cv.c). */
+/* SpamAssassin's bands and, below 0.8, its scores; BAYES_999 adds to
+ * BAYES_99. Above, tuned by cross-validation (tests/quality/bayes_cv.c
+ * -S): no ham scored 0.99 or more there, so a near-certain verdict
+ * (0.999) reaches the default threshold (5.0) alone, and one of 0.99
+ * with a point of other evidence. */
 const struct bayes_band bayes_bands[] = {
 	{ "BAYES_00",	0.00,	0.01,	-1.9 },
 	{ "BAYES_05",	0.01,	0.05,	-0.5 },
@@ -1252,10 +1258,10 @@ const struct bayes_band bayes_bands[] = {
 	{ "BAYES_40",	0.20,	0.40,	-0.001 },
 	{ "BAYES_50",	0.40,	0.60,	0.8 },
 	{ "BAYES_60",	0.60,	0.80,	1.5 },
-	{ "BAYES_80",	0.80,	0.95,	2.0 },
-	{ "BAYES_95",	0.95,	0.99,	3.0 },
-	{ "BAYES_99",	0.99,	1.01,	3.5 },
-	{ "BAYES_999",	0.999,	1.01,	0.2 },
+	{ "BAYES_80",	0.80,	0.95,	2.5 },
+	{ "BAYES_95",	0.95,	0.99,	3.5 },
+	{ "BAYES_99",	0.99,	1.01,	4.0 },
+	{ "BAYES_999",	0.999,	1.01,	1.0 },
 };
 const size_t bayes_nbands = sizeof bayes_bands / sizeof bayes_bands[0];
 

@@ -540,11 +540,14 @@ part_leaf(struct pctx *c, int idx, GMimePart *gp)
 	struct msg_part	*p = &c->m->parts[idx];
 	const char	*fn, *te;
 	GMimeDataWrapper *w;
+	GMimeHeader	*h;
 
 	if ((fn = g_mime_part_get_filename(gp)) != NULL)
 		p->filename = mime_utf8_dup(fn);
-	if ((te = g_mime_object_get_header(GMIME_OBJECT(gp),
-	    "Content-Transfer-Encoding")) != NULL) {
+	/* The raw value: asking GMime for the value decodes it again. */
+	if ((h = g_mime_header_list_get_header(g_mime_object_get_header_list(
+	    GMIME_OBJECT(gp)), "Content-Transfer-Encoding")) != NULL &&
+	    (te = g_mime_header_get_raw_value(h)) != NULL) {
 		p->transfer_encoding = unfold(te);
 		mime_lower_ascii(p->transfer_encoding);
 	}
@@ -729,12 +732,23 @@ body_text_build(struct msg *m)
 static size_t
 gmime_cut(const char *raw, size_t len, bool *cut)
 {
-	const char	*p = raw, *end = raw + len;
-	uint64_t	 work = 0, nb = 0;
+	const char	*p = raw, *end = raw + len, *nl;
+	uint64_t	 work = 0, nb = 0, ndash = 0;
 	bool		 bol = true;
 
+	/* Quick bound first: "--" lines x every possible "boundary". */
 	*cut = false;
-	for (; p < end; p++) {
+	for (p = raw; p < end; p = nl + 1) {
+		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+			ndash++;
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			break;
+	}
+	nb = len / 8 < 1024 ? len / 8 : 1024;
+	if (ndash * nb <= MIME_BOUNDARY_WORK)
+		return len;
+	nb = 0;
+	for (p = raw; p < end; p++) {
 		if (bol && *p == '-' && p + 1 < end && p[1] == '-') {
 			work += nb < 1024 ? nb : 1024;
 			if (work > MIME_BOUNDARY_WORK) {

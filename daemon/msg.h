@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Bounds: a message past them is analysed as far as they allow and gets
  * MSG_TRUNCATED. */
@@ -23,6 +24,29 @@
 #define MSG_MALFORMED		0x01	/* syntax errors GMime recovered from */
 #define MSG_TRUNCATED		0x02	/* a bound above was hit */
 #define MSG_NO_HEADERS		0x04
+
+/* msg.mime_warnings: what was wrong, for rules to score. The structural ones
+ * (MSG_W_MALFORMED_MASK) also set MSG_MALFORMED. */
+#define MSG_W_BAD_BASE64	0x0001	/* invalid characters or length */
+#define MSG_W_BAD_QP		0x0002	/* '=' not followed by hex or EOL */
+#define MSG_W_TRUNCATED		0x0004	/* missing end boundary, cut off */
+#define MSG_W_BAD_MULTIPART	0x0008	/* child ended by a parent's boundary */
+#define MSG_W_NO_BOUNDARY	0x0010	/* multipart without boundary */
+#define MSG_W_BAD_CONTENT_TYPE	0x0020
+#define MSG_W_BAD_HEADER	0x0040	/* header line without a valid name */
+#define MSG_W_CONFLICT		0x0080	/* conflicting header or parameter */
+#define MSG_W_NESTING		0x0100	/* nesting deeper than the bound */
+#define MSG_W_EMPTY_PART	0x0200	/* part without headers or content */
+#define MSG_W_8BIT_HEADER	0x0400	/* raw 8-bit bytes in a header */
+#define MSG_W_BAD_RFC2047	0x0800	/* broken encoded-word */
+#define MSG_W_DUP_HEADER	0x1000	/* repeated single-use header */
+#define MSG_W_BAD_ADDRESS	0x2000	/* unparsable address list */
+#define MSG_W_BAD_PARAM		0x4000	/* invalid header parameter */
+#define MSG_W_NO_MESSAGE	0x8000	/* GMime found no message at all */
+#define MSG_W_MALFORMED_MASK	(MSG_W_BAD_BASE64 | MSG_W_BAD_QP | \
+	MSG_W_TRUNCATED | MSG_W_BAD_MULTIPART | MSG_W_NO_BOUNDARY | \
+	MSG_W_BAD_CONTENT_TYPE | MSG_W_BAD_HEADER | MSG_W_NESTING | \
+	MSG_W_EMPTY_PART | MSG_W_NO_MESSAGE)
 
 struct msg_header {
 	char		*name;		/* as written */
@@ -46,6 +70,7 @@ struct msg_part {
 	char		*charset;	/* declared, lower case, or NULL */
 	char		*disposition;	/* "attachment", "inline" or NULL */
 	char		*filename;	/* decoded (RFC 2231 / 2047), or NULL */
+	char		*transfer_encoding; /* lower case as declared, or NULL */
 	char		*sniffed_type;	/* libmagic MIME type of data, or NULL */
 	bool		 is_text;	/* text/plain or text/html body text */
 	bool		 is_html;
@@ -77,6 +102,8 @@ struct msg {
 	char			*to_addrs;	/* comma separated, lower case */
 	char			*message_id;
 	char			*date;
+	int64_t			 date_time;	/* Date: in seconds since the
+						 * epoch, or -1 */
 
 	struct msg_part		*parts;		/* leaves and containers, in
 						 * document order */
@@ -91,6 +118,7 @@ struct msg {
 	size_t			 nurls;
 
 	unsigned		 flags;
+	unsigned		 mime_warnings;	/* MSG_W_* */
 };
 
 /* The first header called name (case-insensitive), or NULL. */
