@@ -58,7 +58,7 @@ struct archlist {
 	struct archlist_member	*v;	/* owned */
 	size_t			 n;
 	size_t			 cap;
-	char			*format;	/* outer: "zip", "7z", "tar.gz" */
+	char			*format;	/* outer: "zip", "tar.gz" */
 	unsigned		 flags;
 	size_t			 unpacked;	/* bytes decompressed */
 };

@@ -562,10 +562,9 @@ cjk_done(struct bayes_tokens *t, const char *prefix, const uint32_t *run,
 	}
 }
 
-/* Words of text; at most limit new tokens (0: no limit). */
 static void
 text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
-    const char *text, size_t len, size_t limit)
+    const char *text, size_t len)
 {
 	const unsigned char	*p = (const unsigned char *)text;
 	const unsigned char	*end = p + len;
@@ -574,7 +573,6 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 	size_t			 ncjk = 0, l;
 	enum cclass		 cc;
 	char			 b[4];
-	size_t			 n0 = t->n;
 
 	memset(&w, 0, sizeof w);
 	while (p < end) {
@@ -606,8 +604,6 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 		if (w.nchars > 0) {
 			word_done(t, prefix, dprefix, &w);
 			memset(&w, 0, sizeof w);
-			if (limit > 0 && t->n >= n0 + limit)
-				return;
 		}
 		if (cc == CC_CJK) {
 			if (ncjk == CJK_RUN_MAX) {
@@ -630,7 +626,7 @@ void
 bayes_tokenize_text(struct bayes_tokens *t, const char *prefix,
     const char *text, size_t len)
 {
-	text_words(t, prefix, prefix, text, len, 0);
+	text_words(t, prefix, prefix, text, len);
 }
 
 /* --- headers -------------------------------------------------------------- */
@@ -952,9 +948,10 @@ tok_header(struct bayes_tokens *t, const struct msg_header *h,
 	if (strcmp(name, "from") == 0 || strcmp(name, "to") == 0 ||
 	    strcmp(name, "cc") == 0 || strcmp(name, "reply-to") == 0 ||
 	    strcmp(name, "sender") == 0)
-		text_words(t, prefix, prefix, v, len, 0);
+		text_words(t, prefix, prefix, v, len);
 	else
-		text_words(t, prefix, "H:", v, len, BAYES_OTHER_FIELD_MAX);
+		text_words(t, prefix, "H:", v, len > BAYES_OTHER_FIELD_MAX ?
+		    BAYES_OTHER_FIELD_MAX : len);
 }
 
 /* --- URLs and parts ------------------------------------------------------- */

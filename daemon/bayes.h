@@ -23,8 +23,8 @@ struct msg;
 #define BAYES_TEXT_MAX		(512 * 1024) /* body text bytes tokenized */
 #define BAYES_HEADERS_MAX	300	/* header fields tokenized */
 #define BAYES_HEADER_VALUE_MAX	4096	/* bytes of one header value */
-#define BAYES_OTHER_FIELD_MAX	8	/* tokens of a field without its
-					 * own tokenizer */
+#define BAYES_OTHER_FIELD_MAX	80	/* ... of a field without its own
+					 * tokenizer */
 #define BAYES_RECEIVED_MAX	20	/* Received fields tokenized */
 #define BAYES_URLS_MAX		500
 #define BAYES_PARTS_MAX		100

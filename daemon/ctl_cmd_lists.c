@@ -124,6 +124,9 @@ change_work(void *arg)
 	else
 		c->rv = db_quar_list_del(c->owner, c->block, c->pattern,
 		    &c->changed, &c->cause);
+	/* Before the answer: the next message sees the change. */
+	if (c->rv == 0 && c->changed && quar_lists_load(&c->cause) == -1)
+		c->rv = -1;
 }
 
 static void
@@ -137,8 +140,6 @@ change_done(void *arg)
 		ctl_later_answer(c->later, NULL, PROTO_E_NOT_FOUND,
 		    "no such list entry");
 	else {
-		if (c->changed)
-			quar_lists_reload();
 		ctl_later_answer(c->later, json_pack("{s:s, s:s, s:s, s:b}",
 		    "owner", *c->owner != '\0' ? c->owner : "*", "list",
 		    c->block ? "block" : "welcome", "pattern", c->pattern,

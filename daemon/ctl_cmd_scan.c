@@ -29,6 +29,7 @@ scan_done(void *arg)
 	struct scan_job	*j = sc->job;
 	json_t		*o;
 
+	scan_verdict(j);
 	o = json_pack("{s:b, s:b, s:f, s:f, s:o, s:s?, s:s?, s:I}",
 	    "scanned", j->scanned, "spam", j->spam,
 	    "score", j->findings.score, "threshold", j->cfg->spam_threshold,

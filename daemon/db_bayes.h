@@ -5,11 +5,17 @@
  * message). Classification reads an in-memory copy of the token table
  * under a read lock and never touches sqlite.
  *
+ * Learning changes memory at once (the next classification sees it) and
+ * reaches the file in batches, one transaction each, within
+ * DB_BAYES_FLUSH_MS: a transaction per message would rewrite a page per
+ * token. A crash loses at most the last batch, whole; a clean stop writes
+ * everything.
+ *
  * One store per file, shared (reference counted) by every engine snapshot
  * that names the file. Nothing is opened until first use, which must not
- * be on the loop thread; a writer thread started then applies autolearn
- * batches and runs maintenance (access times, expiry). Any thread except
- * where noted.
+ * be on the loop thread; a writer thread started then writes batches,
+ * learns what autolearn queued and runs maintenance (access times,
+ * expiry). Any thread except where noted.
  */
 #ifndef MOAT_DB_BAYES_H
 #define MOAT_DB_BAYES_H
@@ -24,7 +30,9 @@
 #define DB_BAYES_BUSY_MS	5000
 #define DB_BAYES_QUEUE_MAX	10000	/* autolearn messages waiting; more
 					 * are dropped (and counted) */
-#define DB_BAYES_BATCH_MAX	500	/* messages per writer transaction */
+#define DB_BAYES_BATCH_MAX	500	/* autolearn messages taken at once */
+#define DB_BAYES_FLUSH_MS	1000	/* learning reaches the file after */
+#define DB_BAYES_FLUSH_MSGS	2000	/* ...or after this many messages */
 #define DB_BAYES_MAINT_S	3600	/* access times flushed this often */
 #define DB_BAYES_RETRY_S	60	/* a failed open is retried after */
 
@@ -61,6 +69,7 @@ struct db_bayes_stats {
 	uint32_t	nham;
 	size_t		tokens;		/* distinct tokens held */
 	uint64_t	learned;	/* messages in the learned table */
+	size_t		pending;	/* of them, not yet in the file */
 	uint64_t	autolearned;	/* by this process */
 	uint64_t	queue_dropped;	/* autolearn over DB_BAYES_QUEUE_MAX */
 	uint64_t	expired;	/* tokens dropped by the last expiry */
@@ -87,18 +96,21 @@ int		 db_bayes_load(struct db_bayes *, char **cause);
 int		 db_bayes_lookup(struct db_bayes *, const uint64_t *tokens,
 		    size_t n, struct bayes_count *out, uint32_t *nspam,
 		    uint32_t *nham);
-/* Learn or forget n messages in one transaction; each item's result is
- * set. 0, or -1 with *cause (nothing changed). */
+/* Learn or forget n messages; each item's result is set (counting every
+ * earlier call, written or not). 0, or -1 with *cause when the store
+ * cannot be read (items before the failing one were learned). */
 int		 db_bayes_learn(struct db_bayes *, struct db_bayes_item *,
 		    size_t n, char **cause);
 /* Queue one autolearn for the writer thread without waiting; takes
- * tokens (freed with free()). false when dropped (queue full, store
- * broken). */
+ * tokens (freed with free()). Never opens the store. false when dropped
+ * (not loaded yet, queue full, store broken). */
 bool		 db_bayes_learn_async(struct db_bayes *, uint64_t key,
 		    enum db_bayes_op, uint64_t *tokens, size_t n);
-/* Wait until the autolearn queue is empty (tests, tools). */
+/* Wait until queued autolearn is learned, then write everything learned
+ * to the file (tests, tools). */
 void		 db_bayes_sync(struct db_bayes *);
-/* Write access times and expire (when due, or now when force). */
+/* Write pending learning and access times, and expire (when due, or now
+ * when force). */
 int		 db_bayes_maintain(struct db_bayes *, bool force,
 		    size_t *expired, char **cause);
 int		 db_bayes_stats(struct db_bayes *, struct db_bayes_stats *,

@@ -1,21 +1,41 @@
 /*
- * Delivery of analysed messages. Loop thread: hands the message to the
- * relay and turns the next hop's answers into moatd's own.
+ * Delivery of analysed messages: the network checks, the policy decision
+ * per recipient, then its execution: relay each group of accepted
+ * recipients (with its rewritten body, if any), answer for quarantined and
+ * blocked ones, and turn it all into moatd's answers. The policy step runs
+ * on a worker (it may rewrite bodies and fsync the quarantine); the rest on
+ * the loop thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
+#include "body.h"
 #include "deliver.h"
+#include "filter_bayes.h"
+#include "log.h"
+#include "msg.h"
+#include "netcheck.h"
+#include "policy.h"
+#include "quar.h"
 #include "relay.h"
 #include "scan.h"
 #include "track.h"
 #include "xmalloc.h"
 
 struct deliver_ctx {
-	struct scan_job	*job;
-	deliver_done_fn	 done;
+	struct scan_job		*job;
+	deliver_done_fn		 done;
+	struct netcheck_ctx	 net;
+	size_t			 group;		/* next group to relay */
+	struct relay_rcpt	*grcpts;	/* the group being relayed */
+	size_t			*gidx;		/* their job indexes */
+	size_t			 ngrcpts;
+	struct relay_msg	 gmsg;
 };
+
+static void	relay_next_group(struct deliver_ctx *);
 
 /* The enhanced status code in a reply, with its class set to cls, or def. */
 static void
@@ -65,15 +85,25 @@ rcpt_answer(const char *qid, int code, const char *nh, struct scan_answer *a)
 	    enh, nh);
 }
 
+static void
+set_answer(struct scan_answer *a, int code, int outcome, const char *text)
+{
+	a->code = code;
+	a->outcome = outcome;
+	snprintf(a->reply, sizeof a->reply, "%s", text);
+}
+
 /*
- * The one answer SMTP allows: delivered to all, refused for all, or
- * deferred (nothing was delivered: the relay never splits an SMTP message).
+ * The one answer SMTP allows. Any deferral defers the whole message (and
+ * the caller drops what was quarantined, since the client sends it again);
+ * a message refused for every recipient is refused; otherwise it was taken.
  */
 static void
 overall_answer(struct scan_job *j)
 {
-	size_t		 i, n[TRACK_OUTCOME_MAX] = { 0 };
+	size_t		 i, n[TRACK_OUTCOME_MAX] = { 0 }, nrefused = 0;
 	const char	*first[TRACK_OUTCOME_MAX] = { NULL };
+	const char	*firstbad = NULL;
 	int		 o;
 
 	for (i = 0; i < j->nrcpts; i++) {
@@ -81,64 +111,303 @@ overall_answer(struct scan_job *j)
 		n[o]++;
 		if (first[o] == NULL)
 			first[o] = j->answers[i].reply;
+		if (j->answers[i].code / 100 == 5) {
+			nrefused++;
+			if (firstbad == NULL)
+				firstbad = j->answers[i].reply;
+		}
 	}
-	if (n[TRACK_RELAYED] == j->nrcpts ||
-	    (n[TRACK_RELAYED] > 0 && j->lmtp))
+	if (n[TRACK_TEMPFAILED] > 0 && (!j->lmtp ||
+	    n[TRACK_TEMPFAILED] == j->nrcpts)) {
+		j->outcome = TRACK_TEMPFAILED;
+		snprintf(j->reply, sizeof j->reply, "%s",
+		    first[TRACK_TEMPFAILED]);
+		return;
+	}
+	if (nrefused == j->nrcpts) {
+		j->outcome = n[TRACK_BLOCKED] > 0 ? TRACK_BLOCKED :
+		    TRACK_REJECTED;
+		snprintf(j->reply, sizeof j->reply, "%s", firstbad);
+		return;
+	}
+	if (n[TRACK_RELAYED] > 0)
 		o = TRACK_RELAYED;
-	else if (n[TRACK_REJECTED] == j->nrcpts)
-		o = TRACK_REJECTED;
+	else if (n[TRACK_QUARANTINED] > 0)
+		o = TRACK_QUARANTINED;
+	else if (n[TRACK_BLOCKED] > 0)
+		o = TRACK_BLOCKED;
 	else
-		o = TRACK_TEMPFAILED;
+		o = TRACK_RELAYED;
 	j->outcome = o;
-	snprintf(j->reply, sizeof j->reply, "%s", first[o] != NULL ? first[o] :
-	    "451 4.3.0 Delivery deferred");
+	for (i = 0; i < j->nrcpts; i++)
+		if (j->answers[i].code / 100 == 2) {
+			snprintf(j->reply, sizeof j->reply, "%s",
+			    first[o] != NULL ? first[o] : j->answers[i].reply);
+			break;
+		}
+	if (nrefused > 0 && !j->lmtp)
+		log_warnx("%s: %zu recipients refused by the next hop while "
+		    "others were delivered; SMTP has one answer: use LMTP",
+		    j->queue_id, nrefused);
 }
 
 static void
-relayed(struct relay_msg *m, void *arg)
+finish(struct deliver_ctx *d)
+{
+	struct scan_job	*j = d->job;
+	deliver_done_fn	 done = d->done;
+
+	overall_answer(j);
+	if (j->pres != NULL) {
+		if (j->outcome == TRACK_TEMPFAILED ||
+		    (j->lmtp && j->answers[0].code / 100 == 4 &&
+		    j->outcome == TRACK_TEMPFAILED))
+			quar_drop_async(j->cfg, j->pres);
+		else
+			policy_extras_send(j->cfg, j->pres);
+	}
+	free(d->grcpts);
+	free(d->gidx);
+	free(d);
+	done(j);
+}
+
+/* --- relaying groups ------------------------------------------------------- */
+
+static void
+group_relayed(struct relay_msg *m, void *arg)
 {
 	struct deliver_ctx	*d = arg;
 	struct scan_job		*j = d->job;
-	deliver_done_fn		 done = d->done;
 	size_t			 i;
 
-	(void)m;
-	free(d);
-	for (i = 0; i < j->nrcpts; i++)
-		rcpt_answer(j->queue_id, j->relay_rcpts[i].code,
-		    j->relay_rcpts[i].reply, &j->answers[i]);
-	overall_answer(j);
-	done(j);
+	if (m->ms > j->relay.ms)
+		j->relay.ms = m->ms;
+	if (j->relay.reply[0] == '\0')
+		snprintf(j->relay.reply, sizeof j->relay.reply, "%s",
+		    m->reply);
+	for (i = 0; i < d->ngrcpts; i++)
+		rcpt_answer(j->queue_id, d->grcpts[i].code,
+		    d->grcpts[i].reply, &j->answers[d->gidx[i]]);
+	relay_next_group(d);
+}
+
+/* Relay the recipients of the next accepted group, or finish. */
+static void
+relay_next_group(struct deliver_ctx *d)
+{
+	struct scan_job		*j = d->job;
+	struct relay_msg	*m = &d->gmsg;
+	const struct body	*body = j->body;
+	size_t			 i, k;
+	bool			 all;
+
+	for (;;) {
+		if (j->pres == NULL) {
+			if (d->group > 0)
+				break;
+			all = true;
+		} else {
+			if (d->group >= j->pres->ngroups)
+				break;
+			if (j->pres->groups[d->group].final != POLICY_ACCEPT) {
+				d->group++;
+				continue;
+			}
+			all = false;
+			if (j->pres->groups[d->group].body != NULL)
+				body = j->pres->groups[d->group].body;
+		}
+		d->ngrcpts = 0;
+		free(d->grcpts);
+		free(d->gidx);
+		d->grcpts = xcalloc(j->nrcpts, sizeof *d->grcpts);
+		d->gidx = xcalloc(j->nrcpts, sizeof *d->gidx);
+		for (i = 0; i < j->nrcpts; i++) {
+			if (!all && j->pres->rcpts[i].group != d->group)
+				continue;
+			k = d->ngrcpts++;
+			d->gidx[k] = i;
+			d->grcpts[k].addr = j->rcpts[i].addr;
+			d->grcpts[k].notify = j->rcpts[i].notify;
+			d->grcpts[k].orcpt = j->rcpts[i].orcpt;
+		}
+		d->group++;
+		if (d->ngrcpts == 0)
+			continue;
+		memset(m, 0, sizeof *m);
+		m->mail_from = j->mail.addr;
+		m->smtputf8 = j->mail.smtputf8;
+		m->body_type = j->mail.body;
+		m->ret = j->mail.ret;
+		m->envid = j->mail.envid;
+		m->xforward = j->have_xforward ? &j->xforward : NULL;
+		m->rcpts = d->grcpts;
+		m->nrcpts = d->ngrcpts;
+		m->body = body;
+		m->prepend = j->prepend;
+		m->all_or_nothing = !j->lmtp;
+		relay_send(j->cfg, m, group_relayed, d);
+		return;
+	}
+	finish(d);
+}
+
+/* --- the policy step ------------------------------------------------------- */
+
+static void
+policy_input_fill(struct scan_job *j, struct policy_input *in)
+{
+	size_t	len;
+
+	memset(in, 0, sizeof *in);
+	in->direction = j->direction;
+	in->sender = j->mail.addr;
+	in->rcpts = (const char *const *)j->rcpt_ptrs;
+	in->nrcpts = j->nrcpts;
+	in->client_addr = j->client_addr;
+	in->msg = j->msg;
+	in->findings = &j->findings;
+	in->attach = j->attach;
+	in->time_ms = j->time_ms;
+	in->raw = body_map(j->body, &len);
+	in->raw_len = in->raw != NULL ? len : 0;
+	in->prepend = j->prepend;
+	in->queue_id = j->queue_id;
+	in->node = j->cfg->node_name;
+	in->smtputf8 = j->mail.smtputf8;
+	in->body_type = j->mail.body;
+}
+
+/* Worker: the verdict with every finding, then the policy. */
+static void
+policy_work(void *arg)
+{
+	struct deliver_ctx	*d = arg;
+	struct scan_job		*j = d->job;
+	struct policy_input	 in;
+	char			*cause = NULL;
+
+	scan_verdict(j);
+	if (j->attach == NULL && j->msg != NULL)
+		j->attach = attach_facts_build(j->msg, NULL);
+	if (j->msg != NULL && j->scanned)
+		filter_bayes_autolearn(scan_engine_state(j->engine, "bayes"),
+		    j->msg, &j->findings);
+	policy_input_fill(j, &in);
+	j->pres = policy_eval(j->policy, &in);
+	if (j->pres->tempfail)
+		return;
+	if (policy_prepare(j->pres, &in, j->cfg, &cause) == -1) {
+		log_warnx("%s: policy: %s", j->queue_id, cause);
+		free(cause);
+		j->prep_failed = true;
+	}
+}
+
+/* Loop: answers for what is not relayed, then relay the rest. */
+static void
+policy_done(void *arg)
+{
+	struct deliver_ctx		*d = arg;
+	struct scan_job			*j = d->job;
+	const struct policy_group	*g;
+	char				 text[RELAY_REPLY_MAX];
+	size_t				 i;
+
+	if (j->prep_failed || j->pres->tempfail) {
+		for (i = 0; i < j->nrcpts; i++)
+			set_answer(&j->answers[i], 451, TRACK_TEMPFAILED,
+			    j->pres->tempfail ? "451 4.7.0 The virus scanner "
+			    "could not scan this message; try again later" :
+			    "451 4.3.0 Local error applying the policy; try "
+			    "again later");
+		finish(d);
+		return;
+	}
+	for (i = 0; i < j->nrcpts; i++) {
+		g = &j->pres->groups[j->pres->rcpts[i].group];
+		switch (g->final) {
+		case POLICY_QUARANTINE:
+			snprintf(text, sizeof text, "250 2.0.0 Ok: %s "
+			    "quarantined as %s", quar_type_name(g->quar_type),
+			    g->quar_id);
+			set_answer(&j->answers[i], 250, TRACK_QUARANTINED,
+			    text);
+			break;
+		case POLICY_BLOCK:
+			if (j->pres->all_blocked) {
+				snprintf(text, sizeof text, "554 5.7.1 "
+				    "Rejected by policy%s%.200s%s",
+				    j->pres->rule_text[0] ? " (" : "",
+				    j->pres->rule_text,
+				    j->pres->rule_text[0] ? ")" : "");
+				set_answer(&j->answers[i], 554,
+				    TRACK_BLOCKED, text);
+			} else
+				set_answer(&j->answers[i], 250, TRACK_BLOCKED,
+				    "250 2.7.0 Ok: discarded by policy");
+			break;
+		default:
+			break;
+		}
+	}
+	relay_next_group(d);
+}
+
+/* Any network check on: the run itself skips what has nothing to ask. */
+static bool
+net_wanted(const struct cfg *c)
+{
+	static const char *const names[] = { "dnsbl", "surbl", "spf", "dkim",
+	    "dmarc" };
+	size_t	i;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (cfg_filter_enabled(c, names[i]))
+			return true;
+	return false;
+}
+
+static void
+after_net(struct deliver_ctx *d)
+{
+	struct scan_job	*j = d->job;
+
+	if (j->policy != NULL) {
+		scan_run_on_worker(j, policy_work, policy_done, d);
+		return;
+	}
+	scan_verdict(j);
+	relay_next_group(d);
+}
+
+static void
+net_done(struct netcheck_ctx *ctx)
+{
+	after_net(ctx->arg);
 }
 
 void
 deliver_start(struct scan_job *j, deliver_done_fn done)
 {
-	struct relay_msg	*m = &j->relay;
 	struct deliver_ctx	*d;
-	size_t			 i;
 
 	j->answers = xcalloc(j->nrcpts, sizeof *j->answers);
-	j->relay_rcpts = xcalloc(j->nrcpts, sizeof *j->relay_rcpts);
-	for (i = 0; i < j->nrcpts; i++) {
-		j->relay_rcpts[i].addr = j->rcpts[i].addr;
-		j->relay_rcpts[i].notify = j->rcpts[i].notify;
-		j->relay_rcpts[i].orcpt = j->rcpts[i].orcpt;
-	}
-	memset(m, 0, sizeof *m);
-	m->mail_from = j->mail.addr;
-	m->smtputf8 = j->mail.smtputf8;
-	m->body_type = j->mail.body;
-	m->ret = j->mail.ret;
-	m->envid = j->mail.envid;
-	m->xforward = j->have_xforward ? &j->xforward : NULL;
-	m->rcpts = j->relay_rcpts;
-	m->nrcpts = j->nrcpts;
-	m->body = j->body;
-	m->prepend = j->prepend;
-	m->all_or_nothing = !j->lmtp;
-	d = xmalloc(sizeof *d);
+	d = xcalloc(1, sizeof *d);
 	d->job = j;
 	d->done = done;
-	relay_send(j->cfg, m, relayed, d);
+	if (net_wanted(j->cfg) && j->direction == DIR_INBOUND) {
+		d->net.cfg = j->cfg;
+		d->net.queue_id = j->queue_id;
+		d->net.client_addr = j->client_addr;
+		d->net.helo = j->helo;
+		d->net.sender = j->mail.addr;
+		d->net.msg = j->msg;
+		d->net.findings = &j->findings;
+		d->net.arg = d;
+		netcheck_run(&d->net, net_done);
+		return;
+	}
+	after_net(d);
 }

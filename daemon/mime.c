@@ -108,38 +108,49 @@ warn_flag(struct msg *m, unsigned w)
 static char *
 unfold(const char *raw)
 {
-	size_t	 n = strlen(raw), i, o = 0;
-	char	*s = xmalloc(n + 1);
+	const char	*b = raw, *e = raw + strlen(raw), *nl;
+	char		*s, *w;
 
-	for (i = 0; i < n; i++)
-		if (raw[i] != '\r' && raw[i] != '\n')
-			s[o++] = raw[i];
-	while (o > 0 && (s[o - 1] == ' ' || s[o - 1] == '\t'))
-		o--;
-	s[o] = '\0';
-	for (i = 0; s[i] == ' ' || s[i] == '\t'; i++)
-		;
-	if (i > 0)
-		memmove(s, s + i, o - i + 1);
+	while (b < e && (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n'))
+		b++;
+	while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		e--;
+	s = w = xmalloc(e - b + 1);
+	while (b < e) {
+		if ((nl = memchr(b, '\n', e - b)) == NULL)
+			nl = e;
+		memcpy(w, b, nl - b);
+		w += nl - b;
+		if (w > s && nl < e && w[-1] == '\r')
+			w--;
+		b = nl < e ? nl + 1 : e;
+	}
+	*w = '\0';
 	return s;
 }
 
+/* The UTF-8 value of an unfolded raw value; *bad8 when it held bytes
+ * that are not UTF-8. */
 static char *
-header_decode(GMimeParserOptions *opts, const char *raw)
+header_decode(GMimeParserOptions *opts, const char *raw, bool *bad8)
 {
 	const unsigned char	*p;
 	char			*d, *v;
 
+	*bad8 = false;
+	for (p = (const unsigned char *)raw; *p != '\0'; p++)
+		if (*p >= 0x80) {
+			*bad8 = !g_utf8_validate(raw, -1, NULL);
+			break;
+		}
 	if (strstr(raw, "=?") != NULL) {
 		d = g_mime_utils_header_decode_text(opts, raw);
 		v = mime_utf8_dup(d != NULL ? d : raw);
 		g_free(d);
 		return v;
 	}
-	for (p = (const unsigned char *)raw; *p != '\0'; p++)
-		if (*p >= 0x80)
-			return mime_utf8_dup(raw);
-	return xstrdup(raw);
+	return *p != '\0' ? mime_utf8_dup(raw) : xstrdup(raw);
 }
 
 static void
@@ -149,6 +160,7 @@ header_add(struct pctx *c, GMimeParserOptions *opts, GMimeHeader *gh)
 	struct msg_header	*h;
 	const char		*name = g_mime_header_get_name(gh);
 	const char		*raw = g_mime_header_get_raw_value(gh);
+	bool			 bad8;
 
 	if (name == NULL)
 		return;
@@ -164,35 +176,25 @@ header_add(struct pctx *c, GMimeParserOptions *opts, GMimeHeader *gh)
 	h = &m->headers[m->nheaders++];
 	h->name = xstrdup(name);
 	h->raw = unfold(raw != NULL ? raw : "");
-	h->value = header_decode(opts, h->raw);
+	h->value = header_decode(opts, h->raw, &bad8);
+	if (bad8)
+		m->mime_warnings |= MSG_W_8BIT_HEADER;
+	if (strstr(h->value, "=?") != NULL && strstr(h->value, "?=") != NULL)
+		m->mime_warnings |= MSG_W_BAD_RFC2047;	/* left undecoded */
 }
 
-/* GMime keeps a message's Content-* fields on its top part: merge both
- * lists back into the order they were written. */
+/* The top part holds every header of the message, in order (we parse it
+ * as a part: GMime's message object would decode and parse them all
+ * again, for a quarter of the time). */
 static void
-headers_collect(struct pctx *c, GMimeParserOptions *opts, GMimeMessage *gm)
+headers_collect(struct pctx *c, GMimeParserOptions *opts, GMimeObject *top)
 {
-	GMimeHeaderList	*a, *b = NULL;
-	GMimeObject	*top = g_mime_message_get_mime_part(gm);
-	GMimeHeader	*ha, *hb;
-	int		 i = 0, j = 0, na, nb = 0;
+	GMimeHeaderList	*l = g_mime_object_get_header_list(top);
+	int		 i, n;
 
-	a = g_mime_object_get_header_list(GMIME_OBJECT(gm));
-	na = a != NULL ? g_mime_header_list_get_count(a) : 0;
-	if (top != NULL && (b = g_mime_object_get_header_list(top)) != NULL)
-		nb = g_mime_header_list_get_count(b);
-	while (i < na || j < nb) {
-		ha = i < na ? g_mime_header_list_get_header_at(a, i) : NULL;
-		hb = j < nb ? g_mime_header_list_get_header_at(b, j) : NULL;
-		if (hb == NULL || (ha != NULL && g_mime_header_get_offset(ha) <=
-		    g_mime_header_get_offset(hb))) {
-			header_add(c, opts, ha);
-			i++;
-		} else {
-			header_add(c, opts, hb);
-			j++;
-		}
-	}
+	n = l != NULL ? g_mime_header_list_get_count(l) : 0;
+	for (i = 0; i < n; i++)
+		header_add(c, opts, g_mime_header_list_get_header_at(l, i));
 }
 
 static InternetAddressMailbox *
@@ -270,88 +272,137 @@ header_copy(const struct msg *m, const char *name)
 	return h != NULL ? xstrdup(h->value) : NULL;
 }
 
+static InternetAddressList *
+header_addrs(struct msg *m, GMimeParserOptions *opts, const char *name)
+{
+	const struct msg_header	*h = msg_header(m, name);
+	InternetAddressList	*l;
+
+	if (h == NULL || *h->raw == '\0')
+		return NULL;
+	l = internet_address_list_parse(opts, h->raw);
+	if (l == NULL || internet_address_list_length(l) == 0)
+		m->mime_warnings |= MSG_W_BAD_ADDRESS;
+	return l;
+}
+
 static void
-headers_convenience(struct msg *m, GMimeMessage *gm)
+headers_convenience(struct msg *m, GMimeParserOptions *opts)
 {
 	InternetAddressMailbox	*mb;
+	InternetAddressList	*l;
 	const char		*name;
+	const struct msg_header	*h;
 	GDateTime		*dt;
 	struct buf		 b;
 
 	m->subject = header_copy(m, "Subject");
 	m->message_id = header_copy(m, "Message-ID");
 	m->date = header_copy(m, "Date");
-	if ((mb = first_mailbox(g_mime_message_get_from(gm), 0)) != NULL) {
-		m->from_addr = addr_lower(
-		    internet_address_mailbox_get_addr(mb));
-		name = internet_address_get_name(INTERNET_ADDRESS(mb));
-		if (name != NULL && *name != '\0')
-			m->from_name = mime_utf8_dup(name);
+	if ((l = header_addrs(m, opts, "From")) != NULL) {
+		if ((mb = first_mailbox(l, 0)) != NULL) {
+			m->from_addr = addr_lower(
+			    internet_address_mailbox_get_addr(mb));
+			name = internet_address_get_name(INTERNET_ADDRESS(mb));
+			if (name != NULL && *name != '\0')
+				m->from_name = mime_utf8_dup(name);
+		}
+		g_object_unref(l);
 	}
-	if ((mb = first_mailbox(g_mime_message_get_reply_to(gm), 0)) != NULL)
-		m->reply_to_addr = addr_lower(
-		    internet_address_mailbox_get_addr(mb));
-	buf_init(&b, 1024 * 1024);
-	addrs_join(&b, g_mime_message_get_addresses(gm,
-	    GMIME_ADDRESS_TYPE_TO), 0);
-	if (b.len > 0)
-		m->to_addrs = buf_steal(&b);
-	buf_free(&b);
-	m->date_time = -1;
-	if (m->date != NULL && (dt = g_mime_message_get_date(gm)) != NULL)
+	if ((l = header_addrs(m, opts, "Reply-To")) != NULL) {
+		if ((mb = first_mailbox(l, 0)) != NULL)
+			m->reply_to_addr = addr_lower(
+			    internet_address_mailbox_get_addr(mb));
+		g_object_unref(l);
+	}
+	if ((l = header_addrs(m, opts, "To")) != NULL) {
+		buf_init(&b, 1024 * 1024);
+		addrs_join(&b, l, 0);
+		if (b.len > 0)
+			m->to_addrs = buf_steal(&b);
+		buf_free(&b);
+		g_object_unref(l);
+	}
+	if ((h = msg_header(m, "Date")) != NULL &&
+	    (dt = g_mime_utils_header_decode_date(h->raw)) != NULL) {
 		m->date_time = g_date_time_to_unix(dt);
+		g_date_time_unref(dt);
+	}
 }
 
-static size_t
-header_block_len(const char *raw, size_t len)
+static bool
+single_header(const char *name)
 {
-	const char	*p = raw, *end = raw + len, *nl;
+	static const char *const once[] = {
+		"bcc", "cc", "date", "from", "in-reply-to", "message-id",
+		"references", "reply-to", "sender", "subject", "to"
+	};
+	size_t	i;
 
+	if (g_ascii_strncasecmp(name, "content-", 8) == 0)
+		return true;
+	for (i = 0; i < sizeof once / sizeof once[0]; i++)
+		if (g_ascii_strcasecmp(name, once[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Bytes up to the blank line ending the header block; a line in it that
+ * is neither a field ("name:") nor a continuation sets *bad. */
+static size_t
+header_block_len(const char *raw, size_t len, bool *bad)
+{
+	const char	*p = raw, *end = raw + len, *nl, *q;
+
+	*bad = false;
+	if (len > 5 && memcmp(raw, "From ", 5) == 0 &&
+	    (nl = memchr(raw, '\n', len)) != NULL)
+		p = nl + 1;			/* an mbox line */
 	while (p < end) {
 		if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n'))
 			return (size_t)(p - raw);
 		if ((nl = memchr(p, '\n', end - p)) == NULL)
-			break;
+			nl = end;
+		if (*p != ' ' && *p != '\t') {
+			for (q = p; q < nl && *q > ' ' && *q < 0x7f &&
+			    *q != ':'; q++)
+				;
+			while (q < nl && (*q == ' ' || *q == '\t'))
+				q++;
+			if (q == p || q >= nl || *q != ':')
+				*bad = true;
+		}
 		p = nl + 1;
 	}
 	return len;
 }
 
+/* Repeats of the fields RFC 5322 allows once (and of Content-*). */
+static void
+headers_check(struct msg *m)
+{
+	size_t	seen[32], nseen = 0, i, j;
+
+	for (i = 0; i < m->nheaders; i++) {
+		if (!single_header(m->headers[i].name))
+			continue;
+		for (j = 0; j < nseen; j++)
+			if (strcasecmp(m->headers[seen[j]].name,
+			    m->headers[i].name) == 0)
+				break;
+		if (j == nseen) {
+			if (nseen < sizeof seen / sizeof seen[0])
+				seen[nseen++] = i;
+		} else if (strcmp(m->headers[seen[j]].raw,
+		    m->headers[i].raw) == 0)
+			m->mime_warnings |= MSG_W_DUP_HEADER;
+		else
+			m->mime_warnings |= MSG_W_CONFLICT;
+	}
+}
+
 /* --- parts ---------------------------------------------------------------- */
 
-static void
-parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
-    gpointer arg)
-{
-	struct msg	*m = arg;
-	static const unsigned map[] = {
-		[GMIME_WARN_DUPLICATED_HEADER] = MSG_W_DUP_HEADER,
-		[GMIME_WARN_DUPLICATED_PARAMETER] = MSG_W_BAD_PARAM,
-		[GMIME_WARN_UNENCODED_8BIT_HEADER] = MSG_W_8BIT_HEADER,
-		[GMIME_WARN_INVALID_CONTENT_TYPE] = MSG_W_BAD_CONTENT_TYPE,
-		[GMIME_WARN_INVALID_RFC2047_HEADER_VALUE] = MSG_W_BAD_RFC2047,
-		[GMIME_WARN_MALFORMED_MULTIPART] = MSG_W_BAD_MULTIPART,
-		[GMIME_WARN_TRUNCATED_MESSAGE] = MSG_W_TRUNCATED,
-		[GMIME_WARN_MALFORMED_MESSAGE] = MSG_W_TRUNCATED,
-		[GMIME_CRIT_INVALID_HEADER_NAME] = MSG_W_BAD_HEADER,
-		[GMIME_CRIT_CONFLICTING_HEADER] = MSG_W_CONFLICT,
-		[GMIME_CRIT_CONFLICTING_PARAMETER] = MSG_W_CONFLICT,
-		[GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY] = MSG_W_NO_BOUNDARY,
-		[GMIME_WARN_INVALID_PARAMETER] = MSG_W_BAD_PARAM,
-		[GMIME_WARN_INVALID_ADDRESS_LIST] = MSG_W_BAD_ADDRESS,
-		[GMIME_CRIT_NESTING_OVERFLOW] = MSG_W_NESTING,
-		[GMIME_WARN_PART_WITHOUT_CONTENT] = MSG_W_EMPTY_PART,
-		[GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT] = MSG_W_EMPTY_PART,
-	};
-
-	(void)offset;
-	(void)item;
-	/* A message of headers alone ends "early" but is fine. */
-	if (code == GMIME_WARN_TRUNCATED_MESSAGE && m->header_len == m->raw_len)
-		return;
-	if ((unsigned)code < sizeof map / sizeof map[0])
-		warn_flag(m, map[code]);
-}
 
 static struct msg_part *
 part_new(struct pctx *c, int parent, int depth)
@@ -580,10 +631,11 @@ first_offset(GMimeObject *o)
 }
 
 static void
-part_describe(struct msg_part *p, GMimeObject *obj)
+part_describe(struct msg *m, struct msg_part *p, GMimeObject *obj)
 {
 	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
-	const char		*t = NULL, *s = NULL, *cs, *d;
+	const char		*t = NULL, *s = NULL, *cs, *d, *raw;
+	GMimeHeader		*h;
 
 	if (ct != NULL) {
 		t = g_mime_content_type_get_media_type(ct);
@@ -592,6 +644,10 @@ part_describe(struct msg_part *p, GMimeObject *obj)
 	xasprintf(&p->content_type, "%s/%s", t != NULL ? t : "text",
 	    s != NULL ? s : "plain");
 	mime_lower_ascii(p->content_type);
+	if ((h = g_mime_header_list_get_header(g_mime_object_get_header_list(
+	    obj), "Content-Type")) != NULL && (raw = g_mime_header_get_raw_value(
+	    h)) != NULL && strchr(raw, '/') == NULL)
+		warn_flag(m, MSG_W_BAD_CONTENT_TYPE);
 	if (ct != NULL && (cs = g_mime_content_type_get_parameter(ct,
 	    "charset")) != NULL) {
 		p->charset = unfold(cs);
@@ -633,7 +689,7 @@ walk(struct pctx *c, GMimeObject *obj, int parent, int depth, size_t start)
 	}
 	p = part_new(c, parent, depth);
 	idx = p->index;
-	part_describe(p, obj);
+	part_describe(m, p, obj);
 	off = first_offset(obj);
 	p->raw_offset = start < off ? start : off;
 	if (p->raw_offset > m->raw_len)
@@ -641,6 +697,13 @@ walk(struct pctx *c, GMimeObject *obj, int parent, int depth, size_t start)
 	end = p->raw_offset;
 
 	if (GMIME_IS_MULTIPART(obj)) {
+		/* GMime only says in this field whether it met the end
+		 * boundary (a missing one is missing or cut off) */
+		if (g_mime_object_get_content_type_parameter(obj,
+		    "boundary") == NULL)
+			warn_flag(m, MSG_W_NO_BOUNDARY);
+		else if (!GMIME_MULTIPART(obj)->write_end_boundary)
+			warn_flag(m, MSG_W_TRUNCATED);
 		n = g_mime_multipart_get_count(GMIME_MULTIPART(obj));
 		for (i = 0; i < n; i++) {
 			sub = g_mime_multipart_get_part(
@@ -712,7 +775,8 @@ body_text_build(struct msg *m)
 		if (n > b.max - b.len)
 			n = mime_utf8_cut(m->parts[i].text, n, b.max - b.len);
 		if (buf_append(&b, m->parts[i].text, n) == -1 ||
-		    n < m->parts[i].text_len || buf_append(&b, "\n", 1) == -1) {
+		    n < m->parts[i].text_len || (m->parts[i].text[n - 1] !=
+		    '\n' && buf_append(&b, "\n", 1) == -1)) {
 			m->flags |= MSG_TRUNCATED;
 			break;
 		}
@@ -775,10 +839,10 @@ mime_parse(const char *raw, size_t len)
 	GMimeStream		*stream;
 	GMimeParser		*parser;
 	GMimeParserOptions	*opts;
-	GMimeMessage		*gm;
 	GMimeObject		*top;
+	const char		*nl;
 	size_t			 glen;
-	bool			 cut;
+	bool			 cut, bad;
 
 	pthread_once(&mime_once, mime_once_init);
 	m = xcalloc(1, sizeof *m);
@@ -793,7 +857,9 @@ mime_parse(const char *raw, size_t len)
 		len = m->raw_len = G_MAXUINT;
 		m->flags |= MSG_TRUNCATED;
 	}
-	m->header_len = header_block_len(raw, len);
+	m->header_len = header_block_len(raw, len, &bad);
+	if (bad)
+		warn_flag(m, MSG_W_BAD_HEADER);
 	if ((glen = gmime_cut(raw, len, &cut)) < len || cut) {
 		warn_flag(m, MSG_W_NESTING);
 		m->flags |= MSG_TRUNCATED;
@@ -803,19 +869,21 @@ mime_parse(const char *raw, size_t len)
 		c.array = g_byte_array_new_take((guint8 *)(uintptr_t)raw, glen);
 		stream = g_mime_stream_mem_new_with_byte_array(c.array);
 		g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+		if (len > 5 && memcmp(raw, "From ", 5) == 0 &&
+		    (nl = memchr(raw, '\n', glen)) != NULL)	/* mbox line */
+			g_mime_stream_seek(stream, nl + 1 - raw,
+			    GMIME_STREAM_SEEK_SET);
 		parser = g_mime_parser_new_with_stream(stream);
 		g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 		opts = g_mime_parser_options_new();
 		g_mime_parser_options_set_fallback_charsets(opts, fallback);
-		g_mime_parser_options_set_warning_callback(opts,
-		    parser_warning, m);
-		gm = g_mime_parser_construct_message(parser, opts);
-		if (gm != NULL) {
-			headers_collect(&c, opts, gm);
-			headers_convenience(m, gm);
-			if ((top = g_mime_message_get_mime_part(gm)) != NULL)
-				walk(&c, top, -1, 0, 0);
-			g_object_unref(gm);
+		if ((top = g_mime_parser_construct_part(parser, opts)) !=
+		    NULL) {
+			headers_collect(&c, opts, top);
+			headers_check(m);
+			headers_convenience(m, opts);
+			walk(&c, top, -1, 0, 0);
+			g_object_unref(top);
 		} else {
 			warn_flag(m, MSG_W_NO_MESSAGE);
 			synthetic_part(&c);

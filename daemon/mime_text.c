@@ -232,19 +232,33 @@ mime_text_append(struct buf *out, const char *charset, const unsigned char *in,
 	return rv;
 }
 
-/* In place: CRLF -> LF, NUL -> space, so text is one C string of len. */
+/* In place: CRLF -> LF, NUL -> space, so text is one C string of len.
+ * Whole lines move at once: this runs over every byte of text. */
 size_t
 mime_text_normalise(char *s, size_t len)
 {
-	size_t	i, o = 0;
+	char	*r = s, *w = s, *end = s + len, *cr, *z;
+	size_t	 n;
 
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
-			continue;
-		s[o++] = s[i] == '\0' ? ' ' : s[i];
+	while (r < end) {
+		if ((cr = memchr(r, '\r', end - r)) == NULL)
+			cr = end;
+		n = cr - r;
+		if (w != r)
+			memmove(w, r, n);
+		w += n;
+		r = cr;
+		if (r < end) {
+			if (r + 1 < end && r[1] == '\n')
+				r++;		/* drop the CR */
+			else
+				*w++ = *r++;	/* a bare CR stays */
+		}
 	}
-	s[o] = '\0';
-	return o;
+	*w = '\0';
+	for (z = s; (z = memchr(z, '\0', w - z)) != NULL; z++)
+		*z = ' ';
+	return w - s;
 }
 
 /* Cut len back to a UTF-8 boundary at or below max. */

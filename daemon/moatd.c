@@ -22,7 +22,11 @@
 #include "ctl.h"
 #include "db.h"
 #include "log.h"
+#include "greylist.h"
 #include "mime.h"
+#include "netcheck.h"
+#include "policy.h"
+#include "quar.h"
 #include "moatd.h"
 #include "pool.h"
 #include "relay.h"
@@ -41,6 +45,21 @@ static struct pool	*scan_pool;
 static struct event	*drain_timer;
 static uint64_t		 drain_started;
 static bool		 foreground;
+
+/* What moatd -t and a reload check besides the filters. */
+static int
+check_modules(const struct cfg *c, char **cause)
+{
+	struct policy	*p;
+
+	if (netcheck_conf_check(c, cause) == -1 ||
+	    greylist_conf_check(c, cause) == -1 || quar_check(c, cause) == -1)
+		return -1;
+	if ((p = policy_load(c, cause)) == NULL)
+		return -1;
+	policy_unref(p);
+	return 0;
+}
 
 static void __attribute__((noreturn))
 usage(void)
@@ -91,6 +110,7 @@ moatd_reload(char **cause)
 {
 	struct cfg		*c, *old = cfg_current();
 	struct scan_engine	*e;
+	struct policy		*p;
 
 	if ((c = cfg_load(old->path, cause)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
@@ -101,15 +121,24 @@ moatd_reload(char **cause)
 	    old->control_socket) != 0 || strcmp(c->db_path, old->db_path) != 0)
 		log_warnx("reload: listeners, control socket and storage "
 		    "changes take effect at the next restart");
+	if (check_modules(c, cause) == -1 ||
+	    (p = policy_load(c, cause)) == NULL) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", *cause);
+		cfg_unref(c);
+		return -1;
+	}
 	if ((e = scan_engine_load(c, cause)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", *cause);
+		policy_unref(p);
 		cfg_unref(c);
 		return -1;
 	}
 	log_set_level(c->log_level);
 	cfg_set_current(c);
 	scan_engine_set_current(e);
+	policy_set_current(p);
 	log_info("configuration reloaded from %s", c->path);
 	return 0;
 }
@@ -235,6 +264,7 @@ main(int argc, char **argv)
 	const char	*path = CFG_DEFAULT_PATH;
 	struct cfg		*c;
 	struct scan_engine	*e;
+	struct policy		*pol;
 	struct event	*ev_hup, *ev_term, *ev_int, *ev_purge;
 	struct timeval	 purge_tv = { MOATD_PURGE_EVERY_S, 0 };
 	char		*cause = NULL;
@@ -276,6 +306,12 @@ main(int argc, char **argv)
 			return 1;
 		}
 		scan_engine_unref(e);
+		if (check_modules(c, &cause) == -1) {
+			fprintf(stderr, "moatd: %s\n", cause);
+			free(cause);
+			cfg_unref(c);
+			return 1;
+		}
 		printf("moatd: configuration %s OK\n", c->path);
 		cfg_unref(c);
 		return 0;
@@ -298,6 +334,15 @@ main(int argc, char **argv)
 	if (make_dirs(c, &cause) == -1 || db_open(c->db_path, &cause) == -1)
 		fatalx("%s", cause);
 	relay_init(moatd_base);
+	if (check_modules(c, &cause) == -1 ||
+	    (pol = policy_load(c, &cause)) == NULL)
+		fatalx("%s", cause);
+	policy_set_current(pol);
+	policy_start(moatd_base);
+	netcheck_init(moatd_base, c);
+	if (quar_start(moatd_base, c, &cause) == -1 ||
+	    greylist_start(moatd_base, c, &cause) == -1)
+		fatalx("%s", cause);
 	scan_pool = pool_create(moatd_base, "scan", c->workers);
 	scan_set_pool(scan_pool);
 	if (smtp_start(moatd_base, &cause) == -1 ||
@@ -325,7 +370,12 @@ main(int argc, char **argv)
 	ctl_stop();
 	pool_destroy(scan_pool);
 	smtp_free();
+	greylist_stop();
+	quar_stop();
+	policy_stop();
+	netcheck_shutdown();
 	relay_shutdown();
+	policy_set_current(NULL);
 	db_close();
 	event_free(ev_hup);
 	event_free(ev_term);

@@ -444,20 +444,28 @@ rec_finish(struct track_rec *r)
 
 /* --- lists ------------------------------------------------------------- */
 
-static void
-lists_work(void *arg)
+int
+quar_lists_load(char **cause)
 {
 	struct policy_list_entry	*v;
 	size_t				 n;
-	char				*cause = NULL;
+
+	if (db_quar_lists_load(&v, &n, cause) == -1)
+		return -1;
+	policy_lists_set(policy_lists_new(v, n));
+	return 0;
+}
+
+static void
+lists_work(void *arg)
+{
+	char	*cause = NULL;
 
 	(void)arg;
-	if (db_quar_lists_load(&v, &n, &cause) == -1) {
+	if (quar_lists_load(&cause) == -1) {
 		log_warnx("quarantine: sender lists not reloaded: %s", cause);
 		free(cause);
-		return;
 	}
-	policy_lists_set(policy_lists_new(v, n));
 }
 
 void
@@ -603,6 +611,11 @@ op_add_lists(struct op *op, bool block)
 		}
 		if (added)
 			op->lists_changed = true;
+	}
+	/* Before the answer: the next message sees the new lists. */
+	if (op->lists_changed && quar_lists_load(&cause) == -1) {
+		log_warnx("quarantine: sender lists not reloaded: %s", cause);
+		free(cause);
 	}
 }
 
@@ -796,8 +809,6 @@ op_next(struct op *op)
 			    op);
 		return;
 	}
-	if (op->lists_changed)
-		quar_lists_reload();
 	res = json_pack("{s:o, s:I, s:I}", "results", op->results, "done",
 	    (json_int_t)op->nok, "failed", (json_int_t)op->nfailed);
 	op->results = NULL;

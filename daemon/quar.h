@@ -166,8 +166,11 @@ void	 quar_purge(quar_done_fn, void *arg);
 /* Spam digests now, for one recipient or (NULL) every recipient with
  * spam held in the last report_hours: {"sent":n,"failed":n}. */
 void	 quar_report(const char *rcpt, quar_done_fn, void *arg);
-/* Lists changed: reload the snapshot policy_eval reads (pool). */
+/* Lists changed: reload the snapshot policy_eval reads, on the pool
+ * (quar_lists_reload, loop thread) or now (quar_lists_load, not the loop
+ * thread: store read). */
 void	 quar_lists_reload(void);
+int	 quar_lists_load(char **cause);
 /* The pool for store reads of the control commands. */
 struct pool *quar_pool(void);
 

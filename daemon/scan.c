@@ -14,9 +14,15 @@
 #include "body.h"
 #include "buf.h"
 #include "log.h"
+#include "filter_attachments.h"
 #include "filter_bayes.h"
+#include "filter_clamav.h"
+#include "filter_phishing.h"
+#include "filter_rules.h"
 #include "mime.h"
 #include "pool.h"
+#include "attach.h"
+#include "policy.h"
 #include "msg.h"
 #include "scan.h"
 #include "util.h"
@@ -27,6 +33,10 @@ scan_job_free(struct scan_job *j)
 {
 	if (j == NULL)
 		return;
+	policy_result_free(j->pres);
+	policy_unref(j->policy);
+	attach_facts_free(j->attach);
+	free(j->rcpt_ptrs);
 	msg_free(j->msg);
 	findings_free(&j->findings);
 	scan_engine_unref(j->engine);
@@ -119,6 +129,10 @@ read_headers(struct scan_job *j)
 
 /* Facts first, content next, Bayes last: it may learn from the others. */
 const struct scan_filter *const scan_filters[] = {
+	&filter_attachments,
+	&filter_clamav,
+	&filter_rules,
+	&filter_phishing,
 	&filter_bayes,
 	NULL
 };
@@ -246,11 +260,35 @@ scan_submit(struct scan_job *j, void (*done)(void *), void *arg)
 	pool_submit(scan_pool, submit_work, submit_done, x);
 }
 
+void
+scan_run_on_worker(struct scan_job *j, void (*work)(void *),
+    void (*done)(void *), void *arg)
+{
+	(void)j;
+	if (scan_pool == NULL) {
+		work(arg);
+		done(arg);
+		return;
+	}
+	pool_submit(scan_pool, work, done, arg);
+}
+
+/* The message must be parsed: a filter is on or the policy has rules. */
+static bool
+wants_msg(const struct scan_job *j)
+{
+	return j->engine->non > 0 ||
+	    (j->policy != NULL && policy_wants_msg(j->policy)) ||
+	    cfg_filter_enabled(j->cfg, "surbl") ||
+	    cfg_filter_enabled(j->cfg, "dkim") ||
+	    cfg_filter_enabled(j->cfg, "dmarc");
+}
+
 bool
 scan_wants_worker(const struct scan_job *j)
 {
 	/* Relaying alone is cheaper than a hand-over between threads. */
-	return j->engine->non > 0;
+	return wants_msg(j);
 }
 
 /* X-Moat-Spam-* header lines, folded, CRLF-terminated. */
@@ -307,7 +345,7 @@ scan_job_run(void *arg)
 	size_t			 len, i;
 	uint64_t		 start = util_mono_ms();
 
-	if (e->non == 0) {
+	if (!wants_msg(j)) {
 		read_headers(j);
 		return;
 	}
@@ -323,13 +361,20 @@ scan_job_run(void *arg)
 	for (i = 0; scan_filters[i] != NULL; i++)
 		if (e->on[i])
 			scan_filters[i]->run(e->state[i], &ctx);
-	j->scanned = true;
-	j->spam = j->findings.score >= j->cfg->spam_threshold;
+	j->scanned = e->non > 0;
 	if (j->msg->message_id != NULL)
 		j->message_id = clean(j->msg->message_id);
 	if (j->msg->subject != NULL)
 		j->subject = clean(j->msg->subject);
-	if (j->cfg->spam_headers)
-		j->prepend = spam_headers(j);
 	j->scan_ms = (uint32_t)(util_mono_ms() - start);
+}
+
+void
+scan_verdict(struct scan_job *j)
+{
+	if (!j->scanned)
+		return;
+	j->spam = j->findings.score >= j->cfg->spam_threshold;
+	free(j->prepend);
+	j->prepend = j->cfg->spam_headers ? spam_headers(j) : NULL;
 }

@@ -25,8 +25,11 @@
 #define SCAN_FILTERS_MAX	16
 #define SCAN_PREPEND_MAX	8192	/* X-Moat-* header block */
 
+struct attach_facts;
 struct body;
 struct msg;
+struct policy;
+struct policy_result;
 struct pool;
 struct scan_job;
 
@@ -92,8 +95,15 @@ struct scan_job {
 	size_t			 nrcpts;
 	struct body		*body;		/* owned */
 
-	/* Written by the worker. */
+	struct policy		*policy;	/* reference, NULL: none */
+	char			**rcpt_ptrs;	/* owned array of borrowed
+						 * rcpts[i].addr, for policy */
+
+	/* Written by the workers. */
 	struct msg		*msg;		/* owned, NULL when not parsed */
+	struct attach_facts	*attach;	/* owned, NULL: not built */
+	struct policy_result	*pres;		/* owned: the decision */
+	bool			 prep_failed;	/* policy_prepare failed */
 	struct findings		 findings;
 	bool			 scanned;	/* filters ran */
 	bool			 spam;		/* score >= threshold */
@@ -116,6 +126,12 @@ void	 scan_set_pool(struct pool *);
  * the enabled filters are worth the hand-over, else inline before return. */
 void	 scan_submit(struct scan_job *, void (*done)(void *), void *arg);
 void	 scan_job_run(void *job);	/* the analysis itself */
+/* Run work on the scan pool (inline without one), then done on the loop. */
+void	 scan_run_on_worker(struct scan_job *, void (*work)(void *),
+	    void (*done)(void *), void *arg);
+/* The spam verdict and the X-Moat-Spam-* lines from every finding so far
+ * (after the network checks). Any thread. */
+void	 scan_verdict(struct scan_job *);
 bool	 scan_wants_worker(const struct scan_job *);
 void	 scan_job_free(struct scan_job *);	/* accepts NULL */
 /* Unfolded value of the first header called name in a header block, or

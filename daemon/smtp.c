@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,11 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "db.h"
+#include "greylist.h"
 #include "deliver.h"
 #include "log.h"
 #include "netio.h"
+#include "policy.h"
 #include "pool.h"
 #include "scan.h"
 #include "smtp.h"
@@ -101,6 +104,7 @@ static bool			 draining;
 static void	session_read(struct bufferevent *, void *);
 static void	session_process(struct session *);
 static void	session_close(struct session *);
+static const char *client_addr(const struct session *);
 
 static struct session *
 session_find(uint64_t id)
@@ -326,6 +330,12 @@ cmd_rcpt(struct session *s, const char *arg)
 	}
 	if (!s->mail.smtputf8 && smtp_addr_is_utf8(r.addr)) {
 		reply(s, "553 5.6.7 Non-ASCII recipient needs SMTPUTF8");
+		return;
+	}
+	/* Greylisting judges the real client: Postfix's XFORWARD address. */
+	if (s->direction == DIR_INBOUND && greylist_check(s->cfg,
+	    client_addr(s), s->mail.addr, r.addr, err, sizeof err) == 1) {
+		reply(s, "%s", err);
 		return;
 	}
 	if (s->nrcpts == s->caprcpts) {
@@ -609,6 +619,7 @@ data_finished(struct session *s)
 {
 	struct scan_job	*j;
 	const char	*why;
+	size_t		 i;
 
 	s->state = ST_CMD;
 	if (s->data.flags == 0 && body_finish(s->body) == -1) {
@@ -625,6 +636,8 @@ data_finished(struct session *s)
 	j->session_id = s->id;
 	j->cfg = cfg_ref(s->cfg);
 	j->engine = scan_engine_ref(scan_engine_current());
+	if (policy_current() != NULL)
+		j->policy = policy_ref(policy_current());
 	findings_init(&j->findings);
 	make_queue_id(j->queue_id, sizeof j->queue_id);
 	j->direction = s->direction;
@@ -646,6 +659,9 @@ data_finished(struct session *s)
 	j->rcpts = xreallocarray(NULL, s->nrcpts, sizeof *j->rcpts);
 	memcpy(j->rcpts, s->rcpts, s->nrcpts * sizeof *j->rcpts);
 	j->nrcpts = s->nrcpts;
+	j->rcpt_ptrs = xcalloc(s->nrcpts + 1, sizeof *j->rcpt_ptrs);
+	for (i = 0; i < s->nrcpts; i++)
+		j->rcpt_ptrs[i] = j->rcpts[i].addr;
 	j->body = s->body;
 	s->body = NULL;
 	log_debug("%s: session %llu from=<%s> nrcpt=%zu size=%zu",
@@ -759,7 +775,8 @@ static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	const struct cfg_listen	*ls = arg;
+	/* The direction by value: the snapshot it came from may be gone. */
+	enum direction		 dir = (enum direction)(intptr_t)arg;
 	struct cfg		*c = cfg_current();
 	struct session		*s;
 	int			 one;
@@ -784,7 +801,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	s = xcalloc(1, sizeof *s);
 	s->id = next_session_id++;
 	s->cfg = cfg_ref(c);
-	s->direction = ls->direction;
+	s->direction = dir;
 	s->started = util_mono_ms();
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
@@ -864,7 +881,8 @@ smtp_start(struct event_base *b, char **cause)
 			    gai_strerror(err));
 			return -1;
 		}
-		l = evconnlistener_new_bind(base, accept_cb, &c->listen[i],
+		l = evconnlistener_new_bind(base, accept_cb,
+		    (void *)(intptr_t)c->listen[i].direction,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 		    LEV_OPT_CLOSE_ON_EXEC, 1024, res->ai_addr,
 		    (int)res->ai_addrlen);

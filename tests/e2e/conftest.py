@@ -675,6 +675,10 @@ class Moatd:
         self.subs = []
         self.problems = []          # sanitizer findings, checked at teardown
         (base / "rules.d").mkdir(exist_ok=True)
+        # Our ClamAV signatures: the clamav filter refuses to start without.
+        if not (base / "rules.d" / "clamav").exists():
+            shutil.copytree(ROOT / "rules.d" / "clamav",
+                            base / "rules.d" / "clamav")
         (base / "quarantine").mkdir(exist_ok=True)
         self.write_config()
 

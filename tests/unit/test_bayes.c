@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "bayes.h"
 #include "cfg.h"
@@ -662,6 +663,56 @@ test_store_learn(void **state)
 	db_bayes_unref(s);
 }
 
+/* Learning is in memory at once and in the file after a batch write. */
+static void
+test_store_write_behind(void **state)
+{
+	struct db_bayes		*s;
+	struct db_bayes_stats	 st;
+	sqlite3			*db;
+	sqlite3_stmt		*q;
+	uint64_t		 tok[2] = { 5, 6 };
+	uint32_t		 sp, hm, ns, nh;
+	char			 path[128], *cause = NULL;
+	int			 i;
+
+	(void)state;
+	store_path(path, sizeof path, "behind.db");
+	s = db_bayes_get(path);
+	for (i = 0; i < 10; i++)
+		learn1(s, 1 + (uint64_t)i, DB_BAYES_SPAM, tok, 2,
+		    DB_BAYES_LEARNED);
+	/* Forget and learn again within one batch. */
+	learn1(s, 1, DB_BAYES_FORGET, tok, 2, DB_BAYES_FORGOTTEN);
+	learn1(s, 1, DB_BAYES_HAM, tok, 2, DB_BAYES_LEARNED);
+	counts(s, 5, &sp, &hm, &ns, &nh);
+	assert_int_equal(sp, 9);
+	assert_int_equal(hm, 1);
+	assert_int_equal(db_bayes_stats(s, &st, &cause), 0);
+	assert_true(st.pending > 0);
+	db_bayes_sync(s);
+	assert_int_equal(db_bayes_stats(s, &st, &cause), 0);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(st.learned, 10);
+
+	/* What another reader of the file sees. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) "
+	    "FROM learned), (SELECT spam FROM tokens WHERE h = 5), "
+	    "(SELECT ham FROM tokens WHERE h = 5), (SELECT value FROM meta "
+	    "WHERE key = 'nspam'), (SELECT value FROM meta WHERE key = "
+	    "'nham')", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 10);
+	assert_int_equal(sqlite3_column_int(q, 1), 9);
+	assert_int_equal(sqlite3_column_int(q, 2), 1);
+	assert_int_equal(sqlite3_column_int(q, 3), 9);
+	assert_int_equal(sqlite3_column_int(q, 4), 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	db_bayes_unref(s);
+}
+
 static void
 test_store_batch(void **state)
 {
@@ -1089,6 +1140,7 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_findings),
 		T(test_store_learn),
+		T(test_store_write_behind),
 		T(test_store_batch),
 		T(test_store_expiry),
 		T(test_store_async),
