@@ -38,7 +38,7 @@ struct bayes_tokens {
 	uint64_t	*set;		/* owned: open addressing, 0 empty */
 	size_t		 setcap;	/* power of two */
 	size_t		 dropped;	/* past BAYES_TOKENS_MAX */
-	bool		 keep_text;	/* also keep the strings (tests, tools) */
+	bool		 keep_text;	/* keep the strings (tests, tools) */
 	struct buf	 text;		/* "token\n" per distinct token */
 };
 

@@ -190,7 +190,7 @@ static LIST_HEAD(, db_bayes)	 reg = LIST_HEAD_INITIALIZER(reg);
 
 static int	flush(struct db_bayes *, char **);
 
-/* --- the memory table ------------------------------------------------------ */
+/* --- the memory table ----------------------------------------------------- */
 
 static size_t
 bt_home(uint64_t h, size_t cap)
@@ -286,7 +286,7 @@ clamp_add(uint32_t v, int64_t d)
 	return r < 0 ? 0 : r > COUNT_MAX ? COUNT_MAX : (uint32_t)r;
 }
 
-/* --- batches --------------------------------------------------------------- */
+/* --- batches -------------------------------------------------------------- */
 
 static void
 deltas_add(struct deltas *d, uint64_t h, int ds, int dh)
@@ -384,7 +384,7 @@ batch_empty(const struct batch *b)
 	return b->msgs == 0;
 }
 
-/* --- the registry ----------------------------------------------------------- */
+/* --- the registry --------------------------------------------------------- */
 
 struct db_bayes *
 db_bayes_get(const char *path)
@@ -497,7 +497,9 @@ db_bayes_set_expiry(struct db_bayes *s, int days, uint32_t keep_count)
 uint32_t
 db_bayes_today(const struct db_bayes *s)
 {
-	uint32_t	fixed = __atomic_load_n(&s->today_fixed, __ATOMIC_RELAXED);
+	uint32_t	fixed;
+
+	fixed = __atomic_load_n(&s->today_fixed, __ATOMIC_RELAXED);
 
 	if (fixed != 0)
 		return fixed;
@@ -510,7 +512,7 @@ db_bayes_set_today(struct db_bayes *s, uint32_t day)
 	__atomic_store_n(&s->today_fixed, day, __ATOMIC_RELAXED);
 }
 
-/* --- sqlite ----------------------------------------------------------------- */
+/* --- sqlite --------------------------------------------------------------- */
 
 static void
 close_db(struct db_bayes *s)
@@ -718,7 +720,8 @@ open_locked(struct db_bayes *s, char **cause)
 		goto fail;
 	for (i = 0; i < S_COUNT; i++) {
 		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
+		    SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
+		    SQLITE_OK) {
 			sql_fail(s, s->db, "prepare", cause);
 			goto fail;
 		}
@@ -794,7 +797,7 @@ done:
 	return rv;
 }
 
-/* --- reading ------------------------------------------------------------------ */
+/* --- reading -------------------------------------------------------------- */
 
 int
 db_bayes_lookup(struct db_bayes *s, const uint64_t *tokens, size_t n,
@@ -855,7 +858,7 @@ db_bayes_stats(struct db_bayes *s, struct db_bayes_stats *st, char **cause)
 	return 0;
 }
 
-/* --- learning ----------------------------------------------------------------- */
+/* --- learning ------------------------------------------------------------- */
 
 /* What the learned table says of key, counting what is not written yet:
  * -1 (never learned), DB_BAYES_HAM or DB_BAYES_SPAM. Under wmu. */
@@ -1007,7 +1010,7 @@ db_bayes_learn_async(struct db_bayes *s, uint64_t key, enum db_bayes_op op,
 	return true;
 }
 
-/* --- writing ------------------------------------------------------------------- */
+/* --- writing -------------------------------------------------------------- */
 
 static int
 delta_cmp(const void *a, const void *b)
@@ -1140,7 +1143,7 @@ db_bayes_sync(struct db_bayes *s)
 	}
 }
 
-/* --- maintenance ---------------------------------------------------------------- */
+/* --- maintenance ---------------------------------------------------------- */
 
 /* Write the days tokens were last seen. Under dbmu. */
 static int
@@ -1287,7 +1290,7 @@ db_bayes_maintain(struct db_bayes *s, bool force, size_t *expired,
 	return rv;
 }
 
-/* --- the writer thread ------------------------------------------------------------ */
+/* --- the writer thread ---------------------------------------------------- */
 
 static void
 writer_learn(struct db_bayes *s, struct aq_item **batch, size_t n)

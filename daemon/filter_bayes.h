@@ -17,7 +17,7 @@
 #define FILTER_BAYES_AUTOLEARN_SPAM	12.0
 #define FILTER_BAYES_AUTOLEARN_HAM	0.1
 #define FILTER_BAYES_EXPIRE_DAYS	90
-#define FILTER_BAYES_EXPIRE_KEEP	5	/* spam + ham count kept anyway */
+#define FILTER_BAYES_EXPIRE_KEEP	5	/* spam + ham: kept anyway */
 
 struct db_bayes;
 struct findings;

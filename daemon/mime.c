@@ -22,7 +22,13 @@
 #define MIME_SNIFF_MAX	(64 * 1024)	/* bytes libmagic looks at */
 #define MIME_SNIFF_TEXT_MAX 4096	/* ... when they look like text */
 #define MIME_TEXT_PROBE	1024		/* looks_text() reads */
-#define MIME_BOUNDARY_WORK (1000 * 1000) /* see gmime_cut() */
+/* Budgets of gmime_cut(): what GMime may be given to build. */
+#define MIME_CUT_WORK	(1000 * 1000)	/* "--" lines x boundaries */
+#define MIME_CUT_DELIMS	(4 * MSG_PARTS_MAX)	/* delimiter lines */
+#define MIME_CUT_FIELDS	(20 * MSG_HEADERS_MAX)	/* header-like lines */
+#define MIME_CUT_FIELD_LEN (1024 * 1024)	/* one (folded) header */
+#define MIME_CUT_BOUNDS	64		/* boundaries remembered */
+#define MIME_CUT_QUICK	1000		/* lines: below, nothing to cut */
 
 struct pctx {
 	struct msg		*m;
@@ -787,43 +793,121 @@ body_text_build(struct msg *m)
 }
 
 /*
- * GMime checks every line starting with "--" against its whole stack of
- * open boundaries (up to 1024 deep), so crafted nesting costs it
- * lines x depth. Bound that work before GMime sees the input: count the
- * "boundary" words seen so far (an upper bound of the stack) at each
- * "--" line and cut the input where the sum passes the budget. Linear.
+ * GMime builds an object for every header field and part it meets, and
+ * checks every line starting with "--" against its whole stack of open
+ * boundaries (up to 1024 deep): a crafted message of tiny parts, tiny
+ * headers, huge folded headers or deep nesting costs it gigabytes or
+ * seconds. So before GMime sees the input we bound, in one pass, the
+ * header-like lines, a field's folded length, the delimiter lines (of
+ * boundaries declared so far) and the boundary work (each "--" line x the
+ * boundaries declared so far), and cut the input at the line that passes a
+ * budget (MSG_W_CUT). Long ordinary text passes whole.
  */
+struct cutter {
+	const char	*b[MIME_CUT_BOUNDS];	/* declared boundaries */
+	size_t		 blen[MIME_CUT_BOUNDS];
+	size_t		 nb;			/* declared, even past b[] */
+	uint64_t	 work, delims, fields;
+};
+
+static bool
+is_token(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && c != ':';
+}
+
+/* Note the boundary values a (header) line declares. */
+static void
+cut_bounds(struct cutter *k, const char *p, const char *e)
+{
+	const char	*v, *ve;
+
+	for (; e - p >= 9; p++) {
+		if ((*p | 0x20) != 'b' || strncasecmp(p, "boundary", 8) != 0)
+			continue;
+		for (v = p + 8; v < e && (*v == ' ' || *v == '\t' ||
+		    *v == '*' || (*v >= '0' && *v <= '9')); v++)
+			;
+		if (v >= e || *v != '=')
+			continue;
+		for (v++; v < e && (*v == ' ' || *v == '\t' || *v == '"' ||
+		    *v == '\''); v++)
+			;
+		for (ve = v; ve < e && *ve != '"' && *ve != '\'' &&
+		    *ve != ';' && *ve != '\r' && *ve != ' ' && *ve != '\t';
+		    ve++)
+			;
+		if (k->nb < MIME_CUT_BOUNDS) {
+			k->b[k->nb] = v;
+			k->blen[k->nb] = ve - v;
+		}
+		k->nb++;
+		p = ve - 1;
+	}
+}
+
+/* Is a "--" line a delimiter of a declared boundary? When more were
+ * declared than we keep, any "--" line may be one. */
+static bool
+cut_is_delim(const struct cutter *k, const char *p, const char *e)
+{
+	size_t	i;
+
+	if (k->nb > MIME_CUT_BOUNDS)
+		return true;
+	for (i = 0; i < k->nb; i++)
+		if ((size_t)(e - p) >= k->blen[i] + 2 && memcmp(p + 2,
+		    k->b[i], k->blen[i]) == 0)
+			return true;
+	return false;
+}
+
 static size_t
 gmime_cut(const char *raw, size_t len, bool *cut)
 {
-	const char	*p = raw, *end = raw + len, *nl;
-	uint64_t	 work = 0, nb = 0, ndash = 0;
-	bool		 bol = true;
+	struct cutter	 k;
+	const char	*p, *end = raw + len, *nl, *q;
+	uint64_t	 nlines = 0;
+	size_t		 flen = 0;		/* the field's bytes so far */
 
-	/* Quick bound first: "--" lines x every possible "boundary". */
+	/* A few short lines cannot pass any budget. */
 	*cut = false;
-	for (p = raw; p < end; p = nl + 1) {
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			ndash++;
-		if ((nl = memchr(p, '\n', end - p)) == NULL)
-			break;
-	}
-	nb = len / 8 < 1024 ? len / 8 : 1024;
-	if (ndash * nb <= MIME_BOUNDARY_WORK)
+	for (p = raw; p < end && (nl = memchr(p, '\n', end - p)) != NULL;
+	    p = nl + 1)
+		nlines++;
+	if (nlines + 1 <= MIME_CUT_QUICK && len <= MIME_CUT_FIELD_LEN)
 		return len;
-	nb = 0;
-	for (p = raw; p < end; p++) {
-		if (bol && *p == '-' && p + 1 < end && p[1] == '-') {
-			work += nb < 1024 ? nb : 1024;
-			if (work > MIME_BOUNDARY_WORK) {
-				*cut = true;
-				return (size_t)(p - raw);
+
+	memset(&k, 0, sizeof k);
+	for (p = raw; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		if (nl - p >= 2 && p[0] == '-' && p[1] == '-') {
+			k.work += k.nb < 1024 ? k.nb : 1024;
+			if (cut_is_delim(&k, p, nl))
+				k.delims++;
+			flen = 0;
+		} else if (*p == ' ' || *p == '\t') {
+			cut_bounds(&k, p, nl);	/* a folded parameter */
+			if (flen > 0)		/* a folded field grows */
+				flen += nl - p;
+		} else {
+			for (q = p; q < nl && is_token(*q); q++)
+				;
+			while (q < nl && (*q == ' ' || *q == '\t'))
+				q++;
+			flen = 0;
+			if (q > p && q < nl && *q == ':') {
+				k.fields++;
+				flen = nl - p;
+				cut_bounds(&k, q, nl);
 			}
 		}
-		bol = *p == '\n';
-		if ((*p | 0x20) == 'b' && end - p >= 8 &&
-		    strncasecmp(p, "boundary", 8) == 0)
-			nb++;
+		if (k.work > MIME_CUT_WORK || k.delims > MIME_CUT_DELIMS ||
+		    k.fields > MIME_CUT_FIELDS || flen > MIME_CUT_FIELD_LEN) {
+			*cut = true;
+			return (size_t)(p - raw);
+		}
 	}
 	return len;
 }
@@ -860,8 +944,9 @@ mime_parse(const char *raw, size_t len)
 	m->header_len = header_block_len(raw, len, &bad);
 	if (bad)
 		warn_flag(m, MSG_W_BAD_HEADER);
-	if ((glen = gmime_cut(raw, len, &cut)) < len || cut) {
-		warn_flag(m, MSG_W_NESTING);
+	m->parsed_len = glen = gmime_cut(raw, len, &cut);
+	if (cut) {
+		warn_flag(m, MSG_W_CUT);
 		m->flags |= MSG_TRUNCATED;
 	}
 

@@ -613,7 +613,15 @@ url_normalise(const char *s, size_t n, char **hostp)
 	    s[sl] == '+' || s[sl] == '-' || s[sl] == '.'))
 		sl++;
 	prefix = "";
-	if (sl > 0 && sl < n && s[sl] == ':' && !(s[0] >= '0' &&
+	if (n > 2 && s[0] == '/' && s[1] == '/') {
+		prefix = "http:";
+		p = s + 2;
+		sl = 0;
+	} else if (n > 4 && strncasecmp(s, "www.", 4) == 0) {
+		prefix = "http://";	/* "www.x.example:8080" has no scheme */
+		p = s;
+		sl = 0;
+	} else if (sl > 0 && sl < n && s[sl] == ':' && !(s[0] >= '0' &&
 	    s[0] <= '9')) {
 		memcpy(scheme, s, sl);
 		scheme[sl] = '\0';
@@ -630,12 +638,6 @@ url_normalise(const char *s, size_t n, char **hostp)
 			while (p < s + n && (*p == '/' || *p == '\\'))
 				p++;
 		}
-	} else if (n > 2 && s[0] == '/' && s[1] == '/') {
-		prefix = "http:";
-		p = s + 2;
-	} else if (n > 4 && strncasecmp(s, "www.", 4) == 0) {
-		prefix = "http://";
-		p = s;
 	} else
 		return NULL;
 	prefix_len = strlen(prefix);

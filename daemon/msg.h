@@ -29,24 +29,21 @@
  * (MSG_W_MALFORMED_MASK) also set MSG_MALFORMED. */
 #define MSG_W_BAD_BASE64	0x0001	/* invalid characters or length */
 #define MSG_W_BAD_QP		0x0002	/* '=' not followed by hex or EOL */
-#define MSG_W_TRUNCATED		0x0004	/* missing end boundary, cut off */
-#define MSG_W_BAD_MULTIPART	0x0008	/* child ended by a parent's boundary */
-#define MSG_W_NO_BOUNDARY	0x0010	/* multipart without boundary */
-#define MSG_W_BAD_CONTENT_TYPE	0x0020
-#define MSG_W_BAD_HEADER	0x0040	/* header line without a valid name */
-#define MSG_W_CONFLICT		0x0080	/* conflicting header or parameter */
-#define MSG_W_NESTING		0x0100	/* nesting deeper than the bound */
-#define MSG_W_EMPTY_PART	0x0200	/* part without headers or content */
-#define MSG_W_8BIT_HEADER	0x0400	/* raw 8-bit bytes in a header */
-#define MSG_W_BAD_RFC2047	0x0800	/* broken encoded-word */
-#define MSG_W_DUP_HEADER	0x1000	/* repeated single-use header */
-#define MSG_W_BAD_ADDRESS	0x2000	/* unparsable address list */
-#define MSG_W_BAD_PARAM		0x4000	/* invalid header parameter */
-#define MSG_W_NO_MESSAGE	0x8000	/* GMime found no message at all */
-#define MSG_W_MALFORMED_MASK	(MSG_W_BAD_BASE64 | MSG_W_BAD_QP | \
-	MSG_W_TRUNCATED | MSG_W_BAD_MULTIPART | MSG_W_NO_BOUNDARY | \
-	MSG_W_BAD_CONTENT_TYPE | MSG_W_BAD_HEADER | MSG_W_NESTING | \
-	MSG_W_EMPTY_PART | MSG_W_NO_MESSAGE)
+#define MSG_W_TRUNCATED		0x0004	/* multipart without end boundary */
+#define MSG_W_NO_BOUNDARY	0x0008	/* multipart without boundary */
+#define MSG_W_BAD_CONTENT_TYPE	0x0010	/* Content-Type without "/" */
+#define MSG_W_BAD_HEADER	0x0020	/* header line that is no field */
+#define MSG_W_NESTING		0x0040	/* parts deeper than MSG_DEPTH_MAX */
+#define MSG_W_NO_MESSAGE	0x0080	/* no header at all: one text part */
+#define MSG_W_CUT		0x0100	/* input cut before parsing: absurd
+					 * numbers of parts, header lines
+					 * or boundaries */
+#define MSG_W_8BIT_HEADER	0x1000	/* header bytes that are not UTF-8 */
+#define MSG_W_BAD_RFC2047	0x2000	/* encoded-word left undecoded */
+#define MSG_W_DUP_HEADER	0x4000	/* single-use header repeated */
+#define MSG_W_CONFLICT		0x8000	/* ... with a different value */
+#define MSG_W_BAD_ADDRESS	0x10000	/* From/To/Reply-To not parsable */
+#define MSG_W_MALFORMED_MASK	0x0fff
 
 struct msg_header {
 	char		*name;		/* as written */
@@ -90,6 +87,8 @@ struct msg {
 	const char		*raw;
 	size_t			 raw_len;
 	size_t			 header_len;	/* bytes up to the blank line */
+	size_t			 parsed_len;	/* bytes GMime parsed: raw_len
+						 * unless MSG_W_CUT */
 
 	struct msg_header	*headers;
 	size_t			 nheaders;

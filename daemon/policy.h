@@ -12,13 +12,16 @@
  * How the executor (deliver.c) uses it, per message:
  *
  *  0. At job creation (loop): j->policy = policy_ref(policy_current()).
+ *     The message must be parsed (on a worker) when policy_wants_msg(p),
+ *     even with every filter off.
  *  1. Worker, after the filters:
  *	struct policy_input in = { direction, sender, rcpts (char *[]),
  *	    nrcpts, client_addr, msg, findings, attach (the attachment
  *	    facts, if built), raw, raw_len, time_ms, queue_id, node,
  *	    prepend, smtputf8, body_type };
  *	j->pres = policy_eval(j->policy, &in);
- *	if (policy_prepare(j->pres, &in, j->cfg, &cause) == -1)
+ *	if (j->pres->tempfail) → every recipient 451 (the scanner failed);
+ *	else if (policy_prepare(j->pres, &in, j->cfg, &cause) == -1)
  *		→ every recipient 451 4.3.0 (cause logged); nothing stored.
  *     policy_prepare rewrites bodies (group->body), writes quarantined
  *     copies durably (file fsync'd + index row committed) and renders
@@ -42,9 +45,11 @@
  *		     takes what it needs, fire and forget).
  *  4. scan_job_free: policy_result_free(j->pres); policy_unref(j->policy).
  *
- * At start (after db_open and quar_start): policy_load + policy_set_current;
- * at SIGHUP: policy_load and swap with the configuration; moatd -t: policy_load
- * (its cause is "file:line: reason") and quar_check.
+ * At start (after db_open): quar_start, policy_load + policy_set_current,
+ * policy_start (the pool of rules.* edits); at exit quar_stop and
+ * policy_stop before db_close; at SIGHUP: quar_check, policy_load and swap
+ * with the configuration; moatd -t: policy_load (its cause is
+ * "file:line: reason") and quar_check.
  */
 #ifndef MOAT_POLICY_H
 #define MOAT_POLICY_H

@@ -620,7 +620,7 @@ parse_object(struct loader *l, const config_setting_t *s, enum policy_cat cat,
 	    NULL };
 	static const char *const k_header[] = { "header", "value", NULL };
 	const config_setting_t	*v;
-	enum policy_okind	 kind;
+	enum policy_okind	 kind = POLICY_O_EMAIL;
 	const char		*key;
 	const char		*keys[2];
 	char			*src = NULL;

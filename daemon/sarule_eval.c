@@ -241,13 +241,26 @@ hs_run(struct sr_ctx *c, int k, const struct sr_span *v, size_t n)
 	struct hs_arg	 a = { c, &c->set->hs[k] };
 	size_t		 i;
 
+	uint32_t	 j;
+	hs_error_t	 rc;
+
 	if (a.h->db == NULL)
 		return;
 	hs_prepare(c);
-	for (i = 0; i < n; i++)
-		if (v[i].len > 0 && v[i].len <= 0xffffffffu)
-			(void)hs_scan(a.h->db, v[i].p, (unsigned)v[i].len, 0,
-			    c->tls->scratch, hs_on_match, &a);
+	for (i = 0; i < n; i++) {
+		if (v[i].len == 0)
+			continue;
+		rc = v[i].len <= 0xffffffffu ? hs_scan(a.h->db, v[i].p,
+		    (unsigned)v[i].len, 0, c->tls->scratch, hs_on_match, &a) :
+		    HS_INVALID;
+		if (rc != HS_SUCCESS) {
+			/* Cannot tell: every rule of the database may match. */
+			log_debug("sarule: hs_scan: error %d", rc);
+			for (j = 0; j < a.h->off[a.h->nlits]; j++)
+				c->cand[a.h->rules[j]] = 1;
+			return;
+		}
+	}
 }
 
 /* --- headers ------------------------------------------------------------- */

@@ -148,7 +148,8 @@ struct sr_hsdb {
 };
 
 #define SR_LIT_MIN	3		/* shorter literals are no filter */
-#define SR_LIT_MAX	64		/* longer ones are cut */
+#define SR_LIT_MAX	16		/* longer ones are cut (Hyperscan 5.4 fails
+					 * on some long caseless literals) */
 
 struct sr_lit {
 	char		*s;		/* owned */

@@ -169,7 +169,16 @@ log     = { syslog = false; level = "info"; };
 EOF
 # The relay baseline runs without filters; BENCH_FILTERS=1 keeps the
 # configuration's defaults (every filter on) to measure the full pipeline.
-if [ -z "${BENCH_FILTERS:-}" ]; then
+if [ -n "${BENCH_FILTERS:-}" ]; then
+	# The full local pipeline: the shipped rules and signatures, as an
+	# installed moatd has them; network checks off (no network here).
+	cp -R "$ROOT/rules.d/." "$TMP/moat/rules.d/"
+	printf 'filters = {' >>"$TMP/moat/moat.conf"
+	for f in greylist dnsbl surbl spf dkim dmarc ${BENCH_FILTERS_OFF:-}; do
+		printf ' %s = { enabled = false; };' "$f" >>"$TMP/moat/moat.conf"
+	done
+	printf ' };\n' >>"$TMP/moat/moat.conf"
+else
 	printf 'filters = {' >>"$TMP/moat/moat.conf"
 	for f in greylist dnsbl surbl spf dkim dmarc rules bayes phishing \
 	    clamav attachments; do

@@ -25,9 +25,9 @@ NEUTRAL = "hello please today about your time people work week".split()
 
 
 
-def other_filters_off():
+def other_filters_off(*keep):
     return " ".join("%s = { enabled = false; };" % f
-                    for f in FILTER_NAMES if f != "bayes")
+                    for f in FILTER_NAMES if f != "bayes" and f not in keep)
 
 
 def bayes_conf(bayes="min_learned = 20; autolearn = false;"):
@@ -266,3 +266,41 @@ def test_bayes_off_and_config_errors(moatd, sink, instance_dir):
                        timeout=30, env=m.env())
     assert p.returncode != 0 and b"autolearn_ham" in p.stderr, p.stderr
     assert not (instance_dir / "state" / "bayes.db").exists()
+
+
+AUTOLEARN_CF = """\
+header E2E_AUTOLEARN_SPAM X-E2E-Autolearn =~ /^yes/
+score E2E_AUTOLEARN_SPAM 20.0
+"""
+
+
+def test_autolearn_confident_verdicts(moatd, sink, instance_dir):
+    """A message the rules score at 20 is learned as spam, one that scores
+    nothing as ham; a message learned before is left alone."""
+    s = sink()
+    conf = ('filters = { bayes = { min_learned = 20; autolearn = true; '
+            'autolearn_spam = 12.0; autolearn_ham = 0.1; }; '
+            'rules = { enabled = true; dirs = [ "rules.d/spam" ]; }; %s };\n'
+            % other_filters_off("rules"))
+    m = moatd(s, start=False, conf_extra=conf)
+    (m.dir / "rules.d" / "spam").mkdir()
+    (m.dir / "rules.d" / "spam" / "e2e.cf").write_text(AUTOLEARN_CF)
+    m.start()
+    rng = random.Random(11)
+    spam = make_message("spam", 1, rng)
+    spam = spam.replace(b"\r\n\r\n", b"\r\nX-E2E-Autolearn: yes\r\n\r\n",
+                        1)
+    ham = make_message("ham", 2, rng)
+    send_mail(m.port, "offers@deals1.example", ["user@example.com"], spam)
+    send_mail(m.port, "person1@corp.example", ["user@example.com"], ham)
+    def autolearned():
+        st = m.ctl("bayes.stats")
+        return st if st["autolearned"] >= 2 else None
+    st = wait_until(autolearned, what="two messages autolearned")
+    assert (st["nspam"], st["nham"], st["autolearned"]) == (1, 1, 2), st
+
+    # The spam as a file: the same message (moatd's headers aside).
+    f = instance_dir / "spam.eml"
+    f.write_bytes(spam)
+    res = learn_json(m, "spam", str(f))
+    assert res.get("already_learned") == 1, res

@@ -425,8 +425,8 @@ sweep_scores(double thr)
 				bfp += pts >= thr;
 			}
 		}
-		printf("  %.1f %.1f %.1f +%.1f -> %3zu %zu   %3zu %zu\n", s80[a],
-		    s95[b], s99[c], s999[d], tp, fp, btp, bfp);
+		printf("  %.1f %.1f %.1f +%.1f -> %3zu %zu   %3zu %zu\n",
+		    s80[a], s95[b], s99[c], s999[d], tp, fp, btp, bfp);
 	}
 }
 
@@ -626,7 +626,8 @@ main(int argc, char **argv)
 			printf("  %s p=%.4f bayes %+.2f rules %+.2f [%s]\n",
 			    samples[top[j]].name, samples[top[j]].prob,
 			    bayes_points(samples[top[j]].prob),
-			    samples[top[j]].rules, samples[top[j]].hits != NULL ?
+			    samples[top[j]].rules,
+			    samples[top[j]].hits != NULL ?
 			    samples[top[j]].hits : "");
 	}
 	printf("\nBAYES_* bands    ham   spam\n");
@@ -636,12 +637,14 @@ main(int argc, char **argv)
 	printf("\n");
 	tally_print("bayes alone (points)", &tb);
 	{
-		struct tally	t50 = { 0 }, t90 = { 0 }, t99 = { 0 };
+		struct tally	 t50 = { 0 }, t90 = { 0 }, t99 = { 0 };
+		struct sample	*s;
 
 		for (i = 0; i < nsamples; i++) {
-			tally_add(&t50, samples[i].spam, samples[i].prob >= 0.5);
-			tally_add(&t90, samples[i].spam, samples[i].prob >= 0.9);
-			tally_add(&t99, samples[i].spam, samples[i].prob >= 0.99);
+			s = &samples[i];
+			tally_add(&t50, s->spam, s->prob >= 0.5);
+			tally_add(&t90, s->spam, s->prob >= 0.9);
+			tally_add(&t99, s->spam, s->prob >= 0.99);
 		}
 		tally_print("bayes alone, p >= 0.50", &t50);
 		tally_print("bayes alone, p >= 0.90", &t90);

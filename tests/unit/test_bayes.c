@@ -48,7 +48,7 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* --- tokenizer ------------------------------------------------------------- */
+/* --- tokenizer ------------------------------------------------------------ */
 
 static void
 tokenize(struct bayes_tokens *t, const char *text)
@@ -386,7 +386,7 @@ test_msg_key(void **state)
 	assert_true(bayes_msg_key(&b) != k);
 }
 
-/* --- classifier math ------------------------------------------------------- */
+/* --- classifier math ------------------------------------------------------ */
 
 static void
 test_chi2q(void **state)
@@ -557,7 +557,7 @@ test_findings(void **state)
 	}
 }
 
-/* --- the store ----------------------------------------------------------------- */
+/* --- the store ------------------------------------------------------------ */
 
 static void
 store_path(char *out, size_t len, const char *name)
@@ -956,7 +956,7 @@ test_store_concurrent(void **state)
 	db_bayes_unref(s);
 }
 
-/* --- the filter ------------------------------------------------------------- */
+/* --- the filter ----------------------------------------------------------- */
 
 static struct cfg *
 load_conf(const char *bayes, char **cause)

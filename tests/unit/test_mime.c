@@ -5,6 +5,7 @@
  * and header-only messages). Fixtures: tests/fixtures/mime/ (run from the
  * top of the tree, as run-tests.sh does).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -603,6 +604,77 @@ test_many_parts(void **state)
 	buf_free(&b);
 }
 
+/* Input that would make GMime build millions of objects is cut first. */
+static void
+test_absurd_structure(void **state)
+{
+	struct buf	 b;
+	struct msg	*m;
+	int		 i;
+
+	(void)state;
+	/* 100,000 empty parts */
+	buf_init(&b, 64 * 1024 * 1024);
+	assert_int_equal(buf_appendf(&b, "From: a@example.org\r\nContent-Type: "
+	    "multipart/mixed;\r\n boundary=\"x\"\r\n\r\n"), 0);
+	for (i = 0; i < 100000; i++)
+		assert_int_equal(buf_append(&b, "--x\r\n\r\n", 7), 0);
+	assert_int_equal(buf_appendf(&b, "--x--\r\n"), 0);
+	m = mime_parse(b.data, b.len);
+	check_invariants(m);
+	assert_true(m->mime_warnings & MSG_W_CUT);
+	assert_true(m->flags & MSG_TRUNCATED);
+	assert_true(m->flags & MSG_MALFORMED);
+	assert_int_equal(m->nparts, MSG_PARTS_MAX);
+	msg_free(m);
+	buf_free(&b);
+
+	/* 100,000 header fields */
+	buf_init(&b, 64 * 1024 * 1024);
+	for (i = 0; i < 100000; i++)
+		assert_int_equal(buf_appendf(&b, "X-H%d: v\r\n", i), 0);
+	assert_int_equal(buf_appendf(&b, "\r\nbody\r\n"), 0);
+	m = mime_parse(b.data, b.len);
+	check_invariants(m);
+	assert_true(m->mime_warnings & MSG_W_CUT);
+	assert_int_equal(m->nheaders, MSG_HEADERS_MAX);
+	msg_free(m);
+	buf_free(&b);
+
+	/* a 2 MB folded header */
+	buf_init(&b, 64 * 1024 * 1024);
+	assert_int_equal(buf_appendf(&b, "From: a@example.org\r\nSubject: x"),
+	    0);
+	for (i = 0; i < 200000; i++)
+		assert_int_equal(buf_append(&b, "\r\n word wo", 11), 0);
+	assert_int_equal(buf_appendf(&b, "\r\n\r\nbody\r\n"), 0);
+	m = mime_parse(b.data, b.len);
+	check_invariants(m);
+	assert_true(m->mime_warnings & MSG_W_CUT);
+	assert_true(m->parsed_len < m->raw_len);
+	assert_true(strlen(m->subject) <= 1024 * 1024);
+	msg_free(m);
+	buf_free(&b);
+
+	/* but long ordinary text is left whole */
+	buf_init(&b, 64 * 1024 * 1024);
+	assert_int_equal(buf_appendf(&b, "From: a@example.org\r\nContent-Type: "
+	    "multipart/mixed; boundary=\"y\"\r\n\r\n--y\r\n\r\n"), 0);
+	for (i = 0; i < 30000; i++)
+		assert_int_equal(buf_appendf(&b, "-- line %d, see: it\r\n", i),
+		    0);
+	assert_int_equal(buf_appendf(&b, "--y\r\n\r\nlast\r\n--y--\r\n"),
+	    0);
+	m = mime_parse(b.data, b.len);
+	check_invariants(m);
+	assert_int_equal(m->flags, 0);
+	assert_int_equal(m->parsed_len, m->raw_len);
+	assert_int_equal(m->nparts, 3);
+	assert_string_equal(m->parts[2].text, "last");
+	msg_free(m);
+	buf_free(&b);
+}
+
 static void
 test_many_urls(void **state)
 {
@@ -695,7 +767,8 @@ test_url_normalise(void **state)
 	    "<a href=\"http:\\\\back.example\\\">g</a>"
 	    "<a href=\"relative/path\">h</a><a href=\"cid:123\">i</a>"
 	    "<a href=\"http://[2001:db8::1]:8080/\">j</a>"
-	    "<a href=\"https://пример.рф/\">k</a>";
+	    "<a href=\"https://пример.рф/\">k</a>"
+	    "<a href=\"WWW.Port.Example:8080/x\">l</a>";
 	struct msg	*m = mime_parse(raw, sizeof raw - 1);
 
 	(void)state;
@@ -713,8 +786,57 @@ test_url_normalise(void **state)
 	assert_true(has_host(m, "[2001:db8::1]"));
 	assert_true(has_host(m, "xn--e1afmkfd.xn--p1ai"));
 	assert_false(has_host(m, "relative"));
-	assert_int_equal(m->nurls, 9);
+	assert_non_null(find_url(m, "http://www.port.example:8080/x", "l"));
+	assert_int_equal(m->nurls, 10);
 	msg_free(m);
+}
+
+/* Workers parse at once: each thread gets its own libmagic cookie. */
+struct thr {
+	const char	*raw;
+	size_t		 len;
+	int		 ok;
+};
+
+static void *
+thr_run(void *arg)
+{
+	struct thr	*t = arg;
+	struct msg	*m;
+	int		 i;
+
+	for (i = 0; i < 30; i++) {
+		m = mime_parse(t->raw, t->len);
+		if (m->nparts == 3 && m->parts[2].sniffed_type != NULL &&
+		    strcmp(m->parts[2].sniffed_type, "application/pdf") != 0)
+			t->ok++;
+		msg_free(m);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct loaded	 l;
+	struct thr	 t[4];
+	pthread_t	 tid[4];
+	int		 i;
+
+	(void)state;
+	parse_file(&l, "exe_as_pdf.eml");
+	for (i = 0; i < 4; i++) {
+		t[i].raw = l.raw;
+		t[i].len = l.m->raw_len;
+		t[i].ok = 0;
+		assert_int_equal(pthread_create(&tid[i], NULL, thr_run, &t[i]),
+		    0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+		assert_int_equal(t[i].ok, 30);
+	}
+	loaded_free(&l);
 }
 
 static int
@@ -757,9 +879,11 @@ main(void)
 		cmocka_unit_test(test_decoding),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_many_parts),
+		cmocka_unit_test(test_absurd_structure),
 		cmocka_unit_test(test_many_urls),
 		cmocka_unit_test(test_html_edges),
 		cmocka_unit_test(test_url_normalise),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "msg.h"
 #include "sarule.h"
+#include "sarule_int.h"
 
 /* --- messages built by hand ---------------------------------------------- */
 
@@ -770,6 +771,79 @@ test_threads(void **state)
 	sarule_set_free(set);
 }
 
+/* --- required literals and eval names ------------------------------------ */
+
+/* The literals joined by "|", or "-" when none can be proven. */
+static void
+check_lits(const char *re, const char *want)
+{
+	struct sr_lit	*v;
+	size_t		 n, i;
+	char		 got[256] = "";
+
+	if (sr_lit_extract(re, 0, &v, &n) == -1)
+		snprintf(got, sizeof got, "-");
+	else {
+		for (i = 0; i < n; i++)
+			snprintf(got + strlen(got), sizeof got - strlen(got),
+			    "%s%.*s", i ? "|" : "", (int)v[i].len, v[i].s);
+		sr_lit_free(v, n);
+	}
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: literals %s, want %s", re, got, want);
+}
+
+static void
+test_literals(void **state)
+{
+	(void)state;
+	check_lits("foo", "foo");
+	check_lits("abc?def", "def");
+	check_lits("(?:viagra|cialis)\\b", "viagra|cialis");
+	check_lits("fo+bar", "bar");
+	check_lits("a(?=bcd)efg", "efg");
+	check_lits("[a-z]+@example\\.com", "@example.com");
+	check_lits("foo|ba", "-");		/* "ba" is too short */
+	check_lits("ab{2,}cdef", "cdef");
+	check_lits("\\x41\\x42\\x43", "ABC");
+	check_lits("\\012abc", "abc");	/* octal, not "12abc" */
+	check_lits("win(?:ner)?s", "win");
+	check_lits("(abc)?defg", "defg");
+	check_lits("a{,3}bcd", "a{,3}bcd");	/* literal braces in PCRE2 */
+	check_lits("zz\\Qabc\\E", "-");
+	check_lits("(?x) a b c", "-");
+	check_lits("f.o.o.b.a.r", "-");
+	check_lits("(?i)lottery", "lottery");
+	check_lits("(?<name>hello)", "hello");
+	check_lits("x(?:ab|)yz", "-");		/* an empty branch */
+	check_lits("\\d+ dollars|\\d+ euros", " dollars| euros");
+}
+
+static void
+test_eval_names(void **state)
+{
+	static const char *const names[] = {
+		"check_body_length", "check_for_missing_to_header",
+		"check_for_shifted_date", "check_header_count_range",
+		"check_msg_parse_flags", "check_unresolved_template",
+		"html_image_only", "moat_date_weekday_wrong",
+		"moat_html_only", "moat_html_text_ratio",
+		"moat_msgid_by_relay", "moat_msgid_in_trace",
+		"moat_rcpt_count", "moat_rcpt_similar", "moat_rcpt_sorted",
+		"moat_received_count", "moat_relay_rdns_none",
+		"moat_replyto_differs", "moat_to_is_from", "moat_uri_domains",
+		"subject_is_all_caps",
+	};
+	size_t	i;
+
+	(void)state;
+	/* The table is searched by bsearch: each name must be found. */
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (sr_fn_find(names[i]) < 0)
+			fail_msg("eval %s not found", names[i]);
+	assert_int_equal(sr_fn_find("no_such_eval"), -1);
+}
+
 /* --- the filter ---------------------------------------------------------- */
 
 static char	fdir[64];
@@ -923,6 +997,8 @@ main(void)
 		cmocka_unit_test(test_scores),
 		cmocka_unit_test(test_evals),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_literals),
+		cmocka_unit_test(test_eval_names),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_system_rules),
 	};
