@@ -511,6 +511,7 @@ draw_sparks(WINDOW *w, int y, int x, int width, int rows)
 		{ "relayed", "outcome", "relayed", NULL },
 	};
 	struct series	*s;
+	json_t		*vstats;
 	int64_t		 v[DASH_HOURS], v2[DASH_HOURS], wide[DASH_HOURS * 4];
 	int64_t		 from, max, total;
 	char		 spark[DASH_HOURS * 4 * 3 + 8], line[64], a[16], b[16];
@@ -532,11 +533,18 @@ draw_sparks(WINDOW *w, int y, int x, int width, int rows)
 	ui_put(w, y, sx + DASH_HOURS * k - 3, 3, UI_S_DIM, UI_FIT_RAW, "now");
 	ui_put(w, y, sx + DASH_HOURS * k + 1, 20, UI_S_DIM, UI_FIT_RAW,
 	    " max/h  total");
-	s = rows_have("verdict") ? with_verdicts : by_outcome;
+	/* moatd counts verdicts per hour apart ("verdict_hours"): read them
+	 * as a stats object of their own so "messages" is not counted twice. */
+	vstats = json_pack("{s:O?}", "hours",
+	    json_object_get(dash.day, "verdict_hours"));
+	s = rows_have("verdict") || json_array_size(json_object_get(dash.day,
+	    "verdict_hours")) > 0 ? with_verdicts : by_outcome;
 	ns = 5;
 	from = model_hour_floor(ui_now_ms()) - (DASH_HOURS - 1) * 3600000LL;
 	for (i = 0; i < ns && (int)i + 1 < rows; i++) {
-		model_hours_series(dash.day, from, DASH_HOURS, s[i].field,
+		model_hours_series(s[i].field != NULL &&
+		    strcmp(s[i].field, "verdict") == 0 && vstats != NULL ?
+		    vstats : dash.day, from, DASH_HOURS, s[i].field,
 		    s[i].value, v);
 		if (s[i].also != NULL) {
 			model_hours_series(dash.day, from, DASH_HOURS,
@@ -565,6 +573,7 @@ draw_sparks(WINDOW *w, int y, int x, int width, int rows)
 		ui_put(w, y + 1 + (int)i, sx + DASH_HOURS * k + 1, 14,
 		    UI_S_NORMAL, UI_FIT_RAW, line);
 	}
+	json_decref(vstats);
 }
 
 static void

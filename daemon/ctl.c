@@ -116,6 +116,10 @@ const struct ctl_cmd *const ctl_cmds[] = {
 	&ctl_cmd_tracking_search,
 	&ctl_cmd_tracking_subscribe,
 	&ctl_cmd_tracking_unsubscribe,
+	&ctl_cmd_user_add,
+	&ctl_cmd_user_del,
+	&ctl_cmd_user_list,
+	&ctl_cmd_user_passwd,
 };
 const size_t ctl_ncmds = sizeof ctl_cmds / sizeof ctl_cmds[0];
 

@@ -125,6 +125,10 @@ extern const struct ctl_cmd	ctl_cmd_tracking_get;
 extern const struct ctl_cmd	ctl_cmd_tracking_search;
 extern const struct ctl_cmd	ctl_cmd_tracking_subscribe;
 extern const struct ctl_cmd	ctl_cmd_tracking_unsubscribe;
+extern const struct ctl_cmd	ctl_cmd_user_add;
+extern const struct ctl_cmd	ctl_cmd_user_del;
+extern const struct ctl_cmd	ctl_cmd_user_list;
+extern const struct ctl_cmd	ctl_cmd_user_passwd;
 
 /* The table, sorted by name (ctl_start checks). */
 extern const struct ctl_cmd *const ctl_cmds[];

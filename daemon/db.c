@@ -111,6 +111,12 @@ static const char *const migrations[] = {
 	"  comment TEXT,"
 	"  added_ms INTEGER NOT NULL,"
 	"  PRIMARY KEY (owner, block, pattern)) WITHOUT ROWID;",
+	/* 4: verdicts per hour (clean, spam, virus, greylisted). */
+	"CREATE TABLE stats_verdict ("
+	"  hour_ms INTEGER NOT NULL,"
+	"  verdict TEXT NOT NULL,"
+	"  messages INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (hour_ms, verdict)) WITHOUT ROWID;",
 };
 
 _Static_assert(NITEMS(migrations) == DB_SCHEMA_VERSION,
@@ -125,6 +131,7 @@ enum {
 	W_RCPT,
 	W_STATS,
 	W_PURGE,
+	W_VERDICT,
 	W_MAX
 };
 
@@ -146,6 +153,9 @@ static const char *const writer_sql[W_MAX] = {
 	    " ON CONFLICT (hour_ms, direction, outcome) DO UPDATE SET"
 	    " messages = messages + 1, bytes = bytes + excluded.bytes",
 	[W_PURGE] = "DELETE FROM tracking WHERE time_ms < ?1",
+	[W_VERDICT] = "INSERT INTO stats_verdict (hour_ms, verdict, messages)"
+	    " VALUES (?1, ?2, 1) ON CONFLICT (hour_ms, verdict) DO UPDATE SET"
+	    " messages = messages + 1",
 };
 
 /* A reader's fixed statements, prepared on first use. */
@@ -153,6 +163,7 @@ enum {
 	R_GET,
 	R_RCPTS,
 	R_STATS,
+	R_VERDICTS,
 	R_MAX
 };
 
@@ -192,6 +203,8 @@ static const char *const reader_sql[R_MAX] = {
 	[R_STATS] = "SELECT hour_ms, direction, outcome, messages, bytes"
 	    " FROM stats_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2"
 	    " ORDER BY hour_ms, direction, outcome",
+	[R_VERDICTS] = "SELECT hour_ms, verdict, messages FROM stats_verdict"
+	    " WHERE hour_ms >= ?1 AND hour_ms < ?2 ORDER BY hour_ms, verdict",
 };
 
 /*
@@ -242,13 +255,15 @@ struct db {
 
 enum job_kind {
 	JOB_TRACK,
-	JOB_PURGE
+	JOB_PURGE,
+	JOB_VERDICT
 };
 
 struct job {
 	enum job_kind		 kind;
 	struct track_rec	*rec;		/* owned; JOB_TRACK */
-	int64_t			 before_ms;	/* JOB_PURGE */
+	int64_t			 before_ms;	/* JOB_PURGE; JOB_VERDICT: time */
+	const char		*verdict;	/* JOB_VERDICT, static */
 };
 
 struct jobs {
@@ -554,6 +569,19 @@ writer_rcpts(const struct track_rec *r, int64_t id, char **cause)
 
 /* Inside the batch's transaction: the record, its recipients, counters. */
 static int
+writer_verdict(int64_t time_ms, const char *verdict, char **cause)
+{
+	sqlite3_stmt	*s = st.wstmt[W_VERDICT];
+
+	if (sqlite3_bind_int64(s, 1, hour_floor(time_ms)) != SQLITE_OK ||
+	    bind_text(s, 2, verdict) != SQLITE_OK) {
+		set_cause(cause, st.wconn, "bind verdict");
+		return -1;
+	}
+	return writer_step(W_VERDICT, cause);
+}
+
+static int
 writer_track(const struct track_rec *r, char **cause)
 {
 	sqlite3_stmt	*s = st.wstmt[W_TRACK];
@@ -616,7 +644,10 @@ writer_track(const struct track_rec *r, char **cause)
 		set_cause(cause, st.wconn, "bind stats");
 		return -1;
 	}
-	return writer_step(W_STATS, cause);
+	if (writer_step(W_STATS, cause) == -1)
+		return -1;
+	return r->verdict != NULL ? writer_verdict(r->time_ms, r->verdict,
+	    cause) : 0;
 }
 
 static int
@@ -646,6 +677,9 @@ writer_batch(struct jobs *b)
 	for (i = 0; rv == 0 && i < b->n; i++) {
 		if (b->v[i].kind == JOB_TRACK)
 			rv = writer_track(b->v[i].rec, &cause);
+		else if (b->v[i].kind == JOB_VERDICT)
+			rv = writer_verdict(b->v[i].before_ms,
+			    b->v[i].verdict, &cause);
 		else
 			rv = writer_purge(b->v[i].before_ms, &cause);
 	}
@@ -952,6 +986,17 @@ db_track_submit(struct track_rec *rec)
 		log_debug("db: %.*s: store not open, tracking record dropped",
 		    (int)sizeof rec->queue_id, rec->queue_id);
 	track_rec_free(rec);
+}
+
+void
+db_verdict_count(const char *verdict, int64_t time_ms)
+{
+	struct job	 j = { .kind = JOB_VERDICT, .before_ms = time_ms,
+			    .verdict = verdict };
+
+	pthread_mutex_lock(&st.lock);
+	(void)submit_job(&j, true);
+	pthread_mutex_unlock(&st.lock);
 }
 
 void
@@ -1423,6 +1468,56 @@ out:
 	return NULL;
 }
 
+/* "verdicts" totals and "verdict_hours" rows, into res. */
+static int
+stats_verdicts(struct db *db, int64_t from_ms, int64_t to_ms, json_t *res,
+    char **cause)
+{
+	static const char *const names[] = { "clean", "spam", "virus",
+	    "greylisted" };
+	sqlite3_stmt	*s;
+	json_t		*rows, *totals, *t;
+	const char	*v;
+	int64_t		 n;
+	size_t		 i;
+	int		 rc;
+
+	if ((s = reader_stmt(db, R_VERDICTS, cause)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(s, 1, from_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, to_ms != 0 ? to_ms : INT64_MAX) !=
+	    SQLITE_OK) {
+		set_cause(cause, db->conn, "bind");
+		return -1;
+	}
+	rows = json_array();
+	totals = json_object();
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		json_object_set_new(totals, names[i], json_integer(0));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((v = (const char *)sqlite3_column_text(s, 1)) == NULL)
+			continue;
+		n = sqlite3_column_int64(s, 2);
+		json_array_append_new(rows, json_pack("{s:I, s:s, s:I}",
+		    "hour", (json_int_t)sqlite3_column_int64(s, 0),
+		    "verdict", v, "messages", (json_int_t)n));
+		if ((t = json_object_get(totals, v)) != NULL)
+			json_integer_set(t, json_integer_value(t) + n);
+		else
+			json_object_set_new(totals, v, json_integer(n));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		set_cause(cause, db->conn, "stats.get verdicts");
+		json_decref(rows);
+		json_decref(totals);
+		return -1;
+	}
+	json_object_set_new(res, "verdicts", totals);
+	json_object_set_new(res, "verdict_hours", rows);
+	return 0;
+}
+
 json_t *
 db_stats_get(struct db *db, int64_t from_ms, int64_t to_ms, char **cause)
 {
@@ -1474,5 +1569,9 @@ db_stats_get(struct db *db, int64_t from_ms, int64_t to_ms, char **cause)
 	res = json_object();
 	json_object_set_new(res, "hours", hours);
 	json_object_set_new(res, "totals", totals);
+	if (stats_verdicts(db, from_ms, to_ms, res, cause) == -1) {
+		json_decref(res);
+		return NULL;
+	}
 	return res;
 }

@@ -16,7 +16,7 @@
 
 #include "track.h"
 
-#define DB_SCHEMA_VERSION	3
+#define DB_SCHEMA_VERSION	4
 #define DB_PAGE_MAX		1000	/* most rows one search returns */
 #define DB_PAGE_DEFAULT		50	/* rows when the query says limit 0 */
 #define DB_BUSY_TIMEOUT_MS	5000
@@ -74,6 +74,9 @@ json_t		*db_track_get(struct db *, const char *queue_id,
  * "bytes":n}...], "totals":{outcome:n}}; totals name every outcome. */
 json_t		*db_stats_get(struct db *, int64_t from_ms, int64_t to_ms,
 		    char **cause);
+/* Any thread: count one verdict ("greylisted"...; a static string) in
+ * the hour of time_ms. Messages count theirs through track_rec.verdict. */
+void		 db_verdict_count(const char *verdict, int64_t time_ms);
 /* Any thread: ask the writer to delete tracking older than before_ms. The
  * hourly counters are kept. */
 void		 db_track_purge_submit(int64_t before_ms);

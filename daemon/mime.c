@@ -1,8 +1,23 @@
 /*
  * MIME analysis: raw message -> struct msg (daemon/msg.h), with GMime for
  * the structure and our own bounded, linear scanners for transfer
- * decoding, charsets, HTML and URLs. Runs on worker threads, many at once;
- * the returned msg belongs to the caller (msg_free()).
+ * decoding, charsets, HTML and URLs (mime_text.c). Runs on worker threads,
+ * many at once; the returned msg belongs to the caller (msg_free()).
+ *
+ * Choices analysers should know:
+ * - body_text is the subject, then the text of every text/plain and
+ *   text/html part in document order, both halves of a
+ *   multipart/alternative included (as SpamAssassin renders it: what
+ *   hides in either half is seen). parts[i].text has each on its own.
+ * - sniffed_type: libmagic's answer, except for body text (text/plain or
+ *   text/html without a file name) whose start looks like text: that
+ *   keeps its declared type, as libmagic's text rules are slow regexes.
+ * - raw_offset/raw_len: from a part's first header line to the end of
+ *   its content (a container: of its last child). header_len: the bytes
+ *   before the blank line ending the message's header block.
+ * - Input past a budget is cut before GMime sees it (gmime_cut(),
+ *   MSG_W_CUT, parsed_len) and parts deeper than MSG_DEPTH_MAX are left
+ *   out (MSG_W_NESTING); both set MSG_TRUNCATED.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -25,10 +40,10 @@
 /* Budgets of gmime_cut(): what GMime may be given to build. */
 #define MIME_CUT_WORK	(1000 * 1000)	/* "--" lines x boundaries */
 #define MIME_CUT_DELIMS	(4 * MSG_PARTS_MAX)	/* delimiter lines */
-#define MIME_CUT_FIELDS	(20 * MSG_HEADERS_MAX)	/* header-like lines */
+#define MIME_CUT_FIELDS	(20 * MSG_HEADERS_MAX)	/* "name:" lines */
 #define MIME_CUT_FIELD_LEN (1024 * 1024)	/* one (folded) header */
 #define MIME_CUT_BOUNDS	64		/* boundaries remembered */
-#define MIME_CUT_QUICK	1000		/* lines: below, nothing to cut */
+#define MIME_CUT_QUICK	1000		/* fewer lines: no cut */
 
 struct pctx {
 	struct msg		*m;
@@ -186,7 +201,7 @@ header_add(struct pctx *c, GMimeParserOptions *opts, GMimeHeader *gh)
 	if (bad8)
 		m->mime_warnings |= MSG_W_8BIT_HEADER;
 	if (strstr(h->value, "=?") != NULL && strstr(h->value, "?=") != NULL)
-		m->mime_warnings |= MSG_W_BAD_RFC2047;	/* left undecoded */
+		m->mime_warnings |= MSG_W_BAD_RFC2047;	/* undecoded */
 }
 
 /* The top part holds every header of the message, in order (we parse it
@@ -650,9 +665,10 @@ part_describe(struct msg *m, struct msg_part *p, GMimeObject *obj)
 	xasprintf(&p->content_type, "%s/%s", t != NULL ? t : "text",
 	    s != NULL ? s : "plain");
 	mime_lower_ascii(p->content_type);
-	if ((h = g_mime_header_list_get_header(g_mime_object_get_header_list(
-	    obj), "Content-Type")) != NULL && (raw = g_mime_header_get_raw_value(
-	    h)) != NULL && strchr(raw, '/') == NULL)
+	h = g_mime_header_list_get_header(g_mime_object_get_header_list(obj),
+	    "Content-Type");
+	if (h != NULL && (raw = g_mime_header_get_raw_value(h)) != NULL &&
+	    strchr(raw, '/') == NULL)
 		warn_flag(m, MSG_W_BAD_CONTENT_TYPE);
 	if (ct != NULL && (cs = g_mime_content_type_get_parameter(ct,
 	    "charset")) != NULL) {
@@ -806,7 +822,7 @@ body_text_build(struct msg *m)
 struct cutter {
 	const char	*b[MIME_CUT_BOUNDS];	/* declared boundaries */
 	size_t		 blen[MIME_CUT_BOUNDS];
-	size_t		 nb;			/* declared, even past b[] */
+	size_t		 nb;		/* declared, even past b[] */
 	uint64_t	 work, delims, fields;
 };
 
@@ -868,7 +884,7 @@ gmime_cut(const char *raw, size_t len, bool *cut)
 	struct cutter	 k;
 	const char	*p, *end = raw + len, *nl, *q;
 	uint64_t	 nlines = 0;
-	size_t		 flen = 0;		/* the field's bytes so far */
+	size_t		 flen = 0;	/* the field's bytes so far */
 
 	/* A few short lines cannot pass any budget. */
 	*cut = false;
@@ -954,8 +970,9 @@ mime_parse(const char *raw, size_t len)
 		c.array = g_byte_array_new_take((guint8 *)(uintptr_t)raw, glen);
 		stream = g_mime_stream_mem_new_with_byte_array(c.array);
 		g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+		/* an mbox "From " line: GMime would take it for a header */
 		if (len > 5 && memcmp(raw, "From ", 5) == 0 &&
-		    (nl = memchr(raw, '\n', glen)) != NULL)	/* mbox line */
+		    (nl = memchr(raw, '\n', glen)) != NULL)
 			g_mime_stream_seek(stream, nl + 1 - raw,
 			    GMIME_STREAM_SEEK_SET);
 		parser = g_mime_parser_new_with_stream(stream);

@@ -618,7 +618,7 @@ url_normalise(const char *s, size_t n, char **hostp)
 		p = s + 2;
 		sl = 0;
 	} else if (n > 4 && strncasecmp(s, "www.", 4) == 0) {
-		prefix = "http://";	/* "www.x.example:8080" has no scheme */
+		prefix = "http://";	/* before "www.x.example:80" */
 		p = s;
 		sl = 0;
 	} else if (sl > 0 && sl < n && s[sl] == ':' && !(s[0] >= '0' &&

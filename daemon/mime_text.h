@@ -17,11 +17,11 @@
 struct mime_urls {
 	struct msg	*m;		/* borrowed */
 	void		*seen_url;	/* GHashTable of url strings */
-	void		*seen_pair;	/* GHashTable of url \1 link text */
+	void		*seen_pair;	/* GHashTable of url \1 text */
 	size_t		 cap;
 };
 
-void	 mime_text_init(void);		/* once, before any other call */
+void	 mime_text_init(void);	/* once, before any other call */
 void	 mime_urls_free(struct mime_urls *);
 
 void	 mime_lower_ascii(char *);
@@ -41,9 +41,10 @@ char	*mime_utf8_dup(const char *);
  * return how many; *bad is set on invalid input, which is skipped. */
 size_t	 mime_decode_base64(const unsigned char *, size_t len,
 	    unsigned char *out, bool *bad);
-size_t	 mime_decode_qp(const unsigned char *, size_t len, unsigned char *out,
-	    bool *bad);
-size_t	 mime_decode_uu(const unsigned char *, size_t len, unsigned char *out);
+size_t	 mime_decode_qp(const unsigned char *, size_t len,
+	    unsigned char *out, bool *bad);
+size_t	 mime_decode_uu(const unsigned char *, size_t len,
+	    unsigned char *out);
 
 /* Visible text of an HTML document (UTF-8 in, UTF-8 out, at most len or
  * MSG_TEXT_MAX bytes); its links go to u as part's. Caller frees. */

@@ -15,6 +15,11 @@
  * (nice, multiple, maxhits=N, net), priority, if/ifplugin/else/endif,
  * include, lang (ignored). Anything else that defines a rule is counted
  * as skipped with a reason; syntax errors are broken, with file:line.
+ *
+ * Files: sarule_parse.c (files, lines, directives), sarule_compile.c
+ * (metas, scores, what runs), sarule_eval.c (message views, matching,
+ * Hyperscan), sarule_lit.c (required literals for Hyperscan), sarule_fn.c
+ * (eval: tests); sarule_int.h is their shared, private header.
  */
 #ifndef MOAT_SARULE_H
 #define MOAT_SARULE_H

@@ -335,6 +335,7 @@ cmd_rcpt(struct session *s, const char *arg)
 	/* Greylisting judges the real client: Postfix's XFORWARD address. */
 	if (s->direction == DIR_INBOUND && greylist_check(s->cfg,
 	    client_addr(s), s->mail.addr, r.addr, err, sizeof err) == 1) {
+		db_verdict_count("greylisted", util_wall_ms());
 		reply(s, "%s", err);
 		return;
 	}
@@ -562,6 +563,8 @@ job_done(struct scan_job *j)
 	r->relay_ms = j->relay.ms;
 	if (j->scanned) {
 		r->scanned = true;
+		r->verdict = j->findings.virus != NULL ? "virus" :
+		    j->spam ? "spam" : "clean";
 		r->score = j->findings.score;
 		r->findings = findings_to_json(&j->findings);
 	}

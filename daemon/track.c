@@ -112,6 +112,8 @@ track_rec_to_json(const struct track_rec *r)
 	    "relay_ms", (json_int_t)r->relay_ms);
 	json_object_set_new(o, "score", r->scanned ? json_real(r->score) :
 	    json_null());
+	json_object_set_new(o, "verdict", r->verdict != NULL ?
+	    json_string(r->verdict) : json_null());
 	json_object_set(o, "findings", r->findings != NULL ? r->findings :
 	    json_null());
 	return o;

@@ -49,6 +49,8 @@ struct track_rec {
 	char			*reply;		/* answer moatd gave */
 	char			*relay_reply;	/* next hop's answer, or NULL */
 	bool			 scanned;	/* filters ran: score valid */
+	const char		*verdict;	/* static: clean, spam, virus,
+						 * or NULL when not scanned */
 	double			 score;
 	json_t			*findings;	/* reference: [{symbol,score,
 						 * detail}], or NULL */

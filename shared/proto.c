@@ -54,6 +54,26 @@ static const struct proto_arg args_none[] = {
 	{ .key = NULL },
 };
 
+static const struct proto_arg args_user_add[] = {
+	{ .key = "name", .type = PROTO_T_STRING, .required = true,
+	  .help = "login name ([a-z_][a-z0-9_.-]*)" },
+	{ .key = "role", .type = PROTO_T_STRING, .required = true,
+	  .help = "admin, qmanager, auditor or user" },
+	{ .key = "password", .type = PROTO_T_STRING, .required = true },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_user_passwd[] = {
+	{ .key = "name", .type = PROTO_T_STRING, .required = true },
+	{ .key = "password", .type = PROTO_T_STRING, .required = true },
+	{ .key = NULL },
+};
+
+static const struct proto_arg args_user_name[] = {
+	{ .key = "name", .type = PROTO_T_STRING, .required = true },
+	{ .key = NULL },
+};
+
 static const struct proto_arg args_tracking_search[] = {
 	{ .key = "sender", .type = PROTO_T_STRING,
 	  .help = "substring of the envelope sender" },
@@ -327,6 +347,14 @@ const struct proto_cmd proto_cmds[] = {
 	  .help = "follow messages as they finish" },
 	{ .name = PROTO_CMD_TRACKING_UNSUBSCRIBE, .role = PROTO_ROLE_AUDITOR,
 	  .args = args_none, .help = "stop following messages" },
+	{ .name = PROTO_CMD_USER_ADD, .role = PROTO_ROLE_ADMIN,
+	  .args = args_user_add, .help = "add a local (SSH console) user" },
+	{ .name = PROTO_CMD_USER_DEL, .role = PROTO_ROLE_ADMIN,
+	  .args = args_user_name, .help = "delete a local user" },
+	{ .name = PROTO_CMD_USER_LIST, .role = PROTO_ROLE_ADMIN,
+	  .args = args_none, .help = "the local users (never their hashes)" },
+	{ .name = PROTO_CMD_USER_PASSWD, .role = PROTO_ROLE_ADMIN,
+	  .args = args_user_passwd, .help = "set a local user's password" },
 };
 const size_t proto_ncmds = sizeof proto_cmds / sizeof proto_cmds[0];
 

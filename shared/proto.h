@@ -89,6 +89,10 @@ bool		 proto_role_allows(enum proto_role have, enum proto_role need);
 #define PROTO_CMD_TRACKING_SEARCH	"tracking.search"
 #define PROTO_CMD_TRACKING_SUBSCRIBE	"tracking.subscribe"
 #define PROTO_CMD_TRACKING_UNSUBSCRIBE	"tracking.unsubscribe"
+#define PROTO_CMD_USER_ADD		"user.add"
+#define PROTO_CMD_USER_DEL		"user.del"
+#define PROTO_CMD_USER_LIST		"user.list"
+#define PROTO_CMD_USER_PASSWD		"user.passwd"
 
 /*
  * Argument schemas. "args" is an object; a key not in the schema, a value

@@ -38,7 +38,8 @@ check(const struct msg *m)
 	if (m->body_text == NULL || strlen(m->body_text) != m->body_text_len ||
 	    !g_utf8_validate(m->body_text, -1, NULL) ||
 	    m->nparts > MSG_PARTS_MAX || m->nurls > MSG_URLS_MAX ||
-	    m->nheaders > MSG_HEADERS_MAX || m->header_len > m->raw_len)
+	    m->nheaders > MSG_HEADERS_MAX || m->header_len > m->raw_len ||
+	    m->parsed_len > m->raw_len)
 		abort();
 	for (i = 0; i < m->nheaders; i++)
 		if (!g_utf8_validate(m->headers[i].value, -1, NULL))

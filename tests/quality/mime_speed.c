@@ -181,8 +181,8 @@ main(int argc, char **argv)
 	    "= %.0f msg/s; cpu %.3f s = %.0f msg/s, %.1f MB/s; malformed %zu, "
 	    "truncated %zu, warnings seen %#x\n", gflag ? "GMime alone" :
 	    "mime_parse", nfiles, rounds, bytes / 1e6, s, nfiles * rounds / s,
-	    cpu, nfiles * rounds / cpu, bytes * rounds / cpu / 1e6, nmal, ntrunc,
-	    w);
+	    cpu, nfiles * rounds / cpu, bytes * rounds / cpu / 1e6, nmal,
+	    ntrunc, w);
 	if (best > 0)
 		fprintf(stderr, "best round: cpu %.3f s = %.0f msg/s (%.1f us "
 		    "per message)\n", best, nfiles / best, best * 1e6 / nfiles);

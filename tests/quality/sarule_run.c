@@ -7,6 +7,8 @@
  *
  * -l prints the rule set summary (loaded, skipped, broken with reasons).
  * -d prints each message as the rules see it (headers, body lines, URLs).
+ * With -l, SARULE_UNFILTERED=1 in the environment also lists the
+ * body/rawbody/uri/full rules the Hyperscan prefilter cannot skip.
  * Per message prints "path<TAB>score<TAB>RULE RULE ...". On stderr, the
  * CPU time spent parsing (mime_parse) and in the rules (thread CPU
  * clocks, so other load on the machine does not count), and msg/s.

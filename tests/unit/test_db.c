@@ -729,6 +729,41 @@ test_like_escaping(void **state)
 
 /* --- statistics and purge ------------------------------------------------ */
 
+/* Verdicts per hour: messages carry theirs, greylisting counts alone. */
+static void
+test_verdicts(void **state)
+{
+	int64_t			 h = 1700000000000 / HOUR * HOUR;
+	json_t			*got, *v;
+	char			*cause = NULL;
+	struct track_rec	*r;
+
+	(void)state;
+	r = mkrec("V1", h + 5, "inbound", "a@x", "s", TRACK_QUARANTINED,
+	    "r@x");
+	r->scanned = true;
+	r->verdict = "spam";
+	db_track_submit(r);
+	r = mkrec("V2", h + 6, "inbound", "a@x", "s", TRACK_RELAYED, "r@x");
+	r->scanned = true;
+	r->verdict = "clean";
+	db_track_submit(r);
+	db_verdict_count("greylisted", h + 7);
+	db_verdict_count("greylisted", h + HOUR + 7);
+	db_flush();
+	got = db_stats_get(reader(), h, h + HOUR, &cause);
+	assert_non_null(got);
+	v = json_object_get(got, "verdicts");
+	assert_int_equal(json_integer_value(json_object_get(v, "spam")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "clean")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "virus")), 0);
+	assert_int_equal(json_integer_value(json_object_get(v,
+	    "greylisted")), 1);
+	assert_int_equal(json_array_size(json_object_get(got,
+	    "verdict_hours")), 3);
+	json_decref(got);
+}
+
 static void
 test_stats(void **state)
 {
@@ -771,7 +806,9 @@ test_stats(void **state)
 	    "{\"hour\":%" PRId64 ",\"direction\":\"outbound\","
 	    "\"outcome\":\"relayed\",\"messages\":1,\"bytes\":1000}],"
 	    "\"totals\":{\"relayed\":3,\"tempfailed\":1,\"rejected\":1,"
-	    "\"quarantined\":0,\"blocked\":0,\"released\":0,\"deleted\":0}}",
+	    "\"quarantined\":0,\"blocked\":0,\"released\":0,\"deleted\":0},"
+	    "\"verdicts\":{\"clean\":0,\"spam\":0,\"virus\":0,"
+	    "\"greylisted\":0},\"verdict_hours\":[]}",
 	    h, h, h + HOUR, h + HOUR);
 	want = json_loads(s, 0, NULL);
 	free(s);
@@ -981,6 +1018,7 @@ main(void)
 		T(test_bad_cursor),
 		T(test_like_escaping),
 		T(test_stats),
+		T(test_verdicts),
 		T(test_purge),
 		T(test_concurrent_submit),
 		T(test_reader_per_thread),

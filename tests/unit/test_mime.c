@@ -421,7 +421,8 @@ test_empty(void **state)
 static void
 test_no_headers(void **state)
 {
-	static const char	 raw[] = "just a body line, see www.x.example\r\n";
+	static const char	 raw[] =
+	    "just a body line, see www.x.example\r\n";
 	struct msg		*m = mime_parse(raw, sizeof raw - 1);
 
 	(void)state;
@@ -465,7 +466,7 @@ test_header_checks(void **state)
 
 	(void)state;
 	check_invariants(m);
-	assert_true(m->mime_warnings & MSG_W_CONFLICT);		/* Subject */
+	assert_true(m->mime_warnings & MSG_W_CONFLICT);	/* Subject */
 	assert_false(m->mime_warnings & MSG_W_DUP_HEADER);	/* Received */
 	assert_true(m->mime_warnings & MSG_W_BAD_ADDRESS);
 	assert_true(m->mime_warnings & MSG_W_8BIT_HEADER);
@@ -481,7 +482,8 @@ test_header_checks(void **state)
 static void
 test_nul_bytes(void **state)
 {
-	static const char	 raw[] = "From: a@example.org\r\nSubject: a\0b\r\n"
+	static const char	 raw[] =
+	    "From: a@example.org\r\nSubject: a\0b\r\n"
 	    "Content-Type: text/html\r\n\r\n<p>one\0two</p>"
 	    "<a href=\"http://x.example/\0y\">t\0t</a>\r\n";
 	struct msg		*m = mime_parse(raw, sizeof raw - 1);
@@ -710,8 +712,8 @@ test_html_edges(void **state)
 		"a < b and c <5 &#99999999999; &#x110000; &#0; &unknown; &amp",
 		"<a href=http://open.example/>open link, no close",
 		"<<<>>><a<a<a href=>><img src><form action=\"\">",
-		"<a href=\"http://x.example/\">one<a href=\"http://y.example/\">"
-		    "two</a>",
+		"<a href=\"http://x.example/\">one"
+		    "<a href=\"http://y.example/\">two</a>",
 		"<p>A&nbsp;&nbsp;B</p><br/><div>C</div>\t\r\n  D",
 	};
 	char		*raw;
@@ -732,8 +734,9 @@ test_html_edges(void **state)
 			assert_string_equal(m->parts[0].text, "");
 			break;
 		case 3:
-			assert_string_equal(m->parts[0].text, "a < b and c <5 "
-			    "\xef\xbf\xbd \xef\xbf\xbd \xef\xbf\xbd &unknown; &");
+			assert_string_equal(m->parts[0].text,
+			    "a < b and c <5 \xef\xbf\xbd \xef\xbf\xbd "
+			    "\xef\xbf\xbd &unknown; &");
 			break;
 		case 4:
 			assert_non_null(find_url(m, "http://open.example/",
