@@ -120,6 +120,9 @@ EOF
 
 # --- the instance ----------------------------------------------------------------
 mkdir -p "$RUN/delivered" "$RUN/quarantine" "$RUN/rules.d"
+# The shipped rules, signatures and policy; kept across runs so that what
+# is changed from the console stays changed.
+[ -d "$RUN/rules.d/policy" ] || cp -R rules.d/. "$RUN/rules.d/"
 cat >"$RUN/moat.conf" <<EOF
 # Written by tests/tools/run.sh (make run), rewritten on each run.
 # Relative paths resolve against this file's folder ($RUN/).
@@ -135,6 +138,11 @@ storage = { backend = "sqlite"; path = "moat.db"; quarantine_dir = "quarantine";
             tracking_days = 30; };
 rules   = { dir = "rules.d"; };
 log     = { syslog = false; level = "info"; };
+# The demo has no network: DNS checks off; greylisting would hold the
+# samples back for minutes.
+filters = { greylist = { enabled = false; }; dnsbl = { enabled = false; };
+            surbl = { enabled = false; }; spf = { enabled = false; };
+            dkim = { enabled = false; }; dmarc = { enabled = false; }; };
 EOF
 if ! "$MOATD" -t -c "$RUN/moat.conf" >"$RUN/moatd-check.log" 2>&1; then
 	cat "$RUN/moatd-check.log" >&2
