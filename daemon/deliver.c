@@ -374,7 +374,8 @@ after_net(struct deliver_ctx *d)
 {
 	struct scan_job	*j = d->job;
 
-	if (j->policy != NULL) {
+	/* A policy without rules accepts everything: no worker round. */
+	if (j->policy != NULL && policy_wants_msg(j->policy)) {
 		scan_run_on_worker(j, policy_work, policy_done, d);
 		return;
 	}
