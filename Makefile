@@ -14,7 +14,7 @@ LOCALSTATEDIR ?= /var
 UNITDIR	?= /lib/systemd/system
 
 CC	?= cc
-PKGS	 = libevent libevent_pthreads jansson libconfig sqlite3 gmime-3.0 libpcre2-8 opendkim libhs libmagic libclamav libarchive
+PKGS	 = libevent libevent_pthreads jansson libconfig sqlite3 gmime-3.0 libpcre2-8 opendkim libhs libmagic libclamav libarchive libssh ldap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lspf2 -lopendmarc -lcrypt
 CTL_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null)

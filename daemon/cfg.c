@@ -43,7 +43,7 @@ static const char *const known_keys[] = {
 	"spam", "spam.threshold", "spam.add_headers",
 	"dns", "dns.servers", "dns.servers.[]", "dns.timeout_ms",
 	"ssh", "ssh.listen", "ssh.listen.[]", "ssh.listen.[].address",
-	"ssh.listen.[].port", "ssh.host_key_dir",
+	"ssh.listen.[].port", "ssh.host_key_dir", "ssh.enabled",
 };
 
 /* One line per filter: its block under filters holds "enabled" and the
@@ -567,7 +567,8 @@ load_misc(struct loader *l, config_setting_t *root, struct cfg *c)
 	if (load_listen(l, s, "listen", false, "0.0.0.0", 8022,
 	    &c->ssh_listen, &c->nssh_listen) == -1 ||
 	    get_path(l, s, "host_key_dir", "/var/lib/moat/ssh",
-	    &c->ssh_host_key_dir) == -1)
+	    &c->ssh_host_key_dir) == -1 ||
+	    get_bool(l, s, "enabled", false, &c->ssh_enabled) == -1)
 		return -1;
 	return 0;
 }

@@ -102,6 +102,7 @@ struct cfg {
 	struct cfg_listen *ssh_listen;
 	size_t		 nssh_listen;
 	char		*ssh_host_key_dir;
+	bool		 ssh_enabled;
 };
 
 /* Load and check a file. On error returns NULL and sets *cause to

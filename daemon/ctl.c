@@ -810,6 +810,38 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		ctl_role_submit(c, cred.gid);	/* reads once it is known */
 }
 
+int
+ctl_conn_adopt(int fd, enum proto_role role, const char *who)
+{
+	struct ctl_conn	*c;
+
+	if (ctl_base == NULL || ctl_nconns >= CTL_CONN_MAX) {
+		close(fd);
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	c = xcalloc(1, sizeof *c);
+	c->id = ctl_next_id++;
+	c->uid = (uid_t)-1;
+	if ((c->bev = bufferevent_socket_new(ctl_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(fd);
+		free(c);
+		return -1;
+	}
+	proto_frame_init(&c->frame, role == PROTO_ROLE_ADMIN ?
+	    CTL_REQ_ADMIN_MAX : CTL_REQ_MAX);
+	bufferevent_setcb(c->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, c);
+	TAILQ_INSERT_TAIL(&ctl_conns, c, entry);
+	ctl_nconns++;
+	c->role = role;
+	c->role_known = true;
+	log_debug("ctl: connection %llu (%s): role %s",
+	    (unsigned long long)c->id, who, proto_role_name(role));
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
 static void
 ctl_accept_error_cb(struct evconnlistener *l, void *arg)
 {

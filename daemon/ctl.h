@@ -80,6 +80,10 @@ void	 ctl_later_answer(struct ctl_later *, json_t *result,
 int	 ctl_conn_subscribe(uint64_t conn, const char *outcome,
 	    const char *direction);
 int	 ctl_conn_unsubscribe(uint64_t conn);
+/* Loop thread: serve an already-connected stream socket (an SSH console
+ * session's end) with the given role instead of the peer's credentials.
+ * Takes fd (closed on failure). 0 or -1. */
+int	 ctl_conn_adopt(int fd, enum proto_role, const char *who);
 /* Calls the hook ctl_set_reload installed. */
 int	 ctl_reload(char **cause);
 /* Process start on the monotonic clock (ms), for uptime. */

@@ -289,11 +289,13 @@ policy_work(void *arg)
 	char			*cause = NULL;
 
 	scan_verdict(j);
-	if (j->attach == NULL && j->msg != NULL)
-		j->attach = attach_facts_build(j->msg, NULL);
 	if (j->msg != NULL && j->scanned)
 		filter_bayes_autolearn(scan_engine_state(j->engine, "bayes"),
 		    j->msg, &j->findings);
+	if (j->policy == NULL || !policy_wants_msg(j->policy))
+		return;		/* everyone accepted: relay_next_group */
+	if (j->attach == NULL && j->msg != NULL)
+		j->attach = attach_facts_build(j->msg, NULL);
 	policy_input_fill(j, &in);
 	j->pres = policy_eval(j->policy, &in);
 	if (j->pres->tempfail)
@@ -315,6 +317,10 @@ policy_done(void *arg)
 	char				 text[RELAY_REPLY_MAX];
 	size_t				 i;
 
+	if (j->pres == NULL) {
+		relay_next_group(d);
+		return;
+	}
 	if (j->prep_failed || j->pres->tempfail) {
 		for (i = 0; i < j->nrcpts; i++)
 			set_answer(&j->answers[i], 451, TRACK_TEMPFAILED,
@@ -374,8 +380,9 @@ after_net(struct deliver_ctx *d)
 {
 	struct scan_job	*j = d->job;
 
-	/* A policy without rules accepts everything: no worker round. */
-	if (j->policy != NULL && policy_wants_msg(j->policy)) {
+	/* A policy with rules, or filters whose verdict Bayes may learn
+	 * from: one more worker round. Plain relaying needs none. */
+	if ((j->policy != NULL && policy_wants_msg(j->policy)) || j->scanned) {
 		scan_run_on_worker(j, policy_work, policy_done, d);
 		return;
 	}

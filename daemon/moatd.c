@@ -23,6 +23,7 @@
 #include "db.h"
 #include "log.h"
 #include "greylist.h"
+#include "ldapdir.h"
 #include "mime.h"
 #include "netcheck.h"
 #include "policy.h"
@@ -32,6 +33,7 @@
 #include "relay.h"
 #include "scan.h"
 #include "smtp.h"
+#include "ssh.h"
 #include "stats.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -53,7 +55,8 @@ check_modules(const struct cfg *c, char **cause)
 	struct policy	*p;
 
 	if (netcheck_conf_check(c, cause) == -1 ||
-	    greylist_conf_check(c, cause) == -1 || quar_check(c, cause) == -1)
+	    greylist_conf_check(c, cause) == -1 || quar_check(c, cause) == -1 ||
+	    ldapdir_conf_check(c, cause) == -1)
 		return -1;
 	if ((p = policy_load(c, cause)) == NULL)
 		return -1;
@@ -341,12 +344,14 @@ main(int argc, char **argv)
 	policy_start(moatd_base);
 	netcheck_init(moatd_base, c);
 	if (quar_start(moatd_base, c, &cause) == -1 ||
-	    greylist_start(moatd_base, c, &cause) == -1)
+	    greylist_start(moatd_base, c, &cause) == -1 ||
+	    ldapdir_start(c, &cause) == -1)
 		fatalx("%s", cause);
 	scan_pool = pool_create(moatd_base, "scan", c->workers);
 	scan_set_pool(scan_pool);
 	if (smtp_start(moatd_base, &cause) == -1 ||
-	    ctl_start(moatd_base, c, &cause) == -1)
+	    ctl_start(moatd_base, c, &cause) == -1 ||
+	    ssh_start(moatd_base, c, &cause) == -1)
 		fatalx("%s", cause);
 	ctl_set_reload(moatd_reload);
 	drop_privileges(c);
@@ -367,10 +372,12 @@ main(int argc, char **argv)
 	    c->workers);
 	event_base_dispatch(moatd_base);
 
+	ssh_stop();
 	ctl_stop();
 	pool_destroy(scan_pool);
 	smtp_free();
 	greylist_stop();
+	ldapdir_stop();
 	quar_stop();
 	policy_stop();
 	netcheck_shutdown();

@@ -128,6 +128,9 @@ enum policy_okind {
 	POLICY_O_HEADER,	/* regex on a header field's value */
 	/* when */
 	POLICY_O_TIMEFRAME,
+	/* who, from the directory (ldapdir.h) */
+	POLICY_O_LDAP_USER,	/* address in a profile's directory */
+	POLICY_O_LDAP_GROUP,	/* "[profile:]group DN or cn" member */
 	POLICY_O_MAX
 };
 

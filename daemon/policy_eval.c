@@ -18,6 +18,7 @@
 
 #include "attach.h"
 #include "body.h"
+#include "ldapdir.h"
 #include "log.h"
 #include "policy.h"
 #include "xmalloc.h"
@@ -285,6 +286,10 @@ who_obj(struct eval *ev, const struct policy_obj *o, const char *addr,
 	case POLICY_O_LIST:
 		return addr != NULL && policy_lists_match(ev->lists, "",
 		    o->block, addr);
+	case POLICY_O_LDAP_USER:
+		return addr != NULL && ldapdir_user_known(o->value, addr);
+	case POLICY_O_LDAP_GROUP:
+		return addr != NULL && ldapdir_policy_group(o->value, addr);
 	default:
 		return false;
 	}

@@ -79,6 +79,8 @@ static const struct {
 	[POLICY_O_ARCHIVE_NAME] = { "archive_name", POLICY_WHAT },
 	[POLICY_O_HEADER] = { "header", POLICY_WHAT },
 	[POLICY_O_TIMEFRAME] = { "days", POLICY_WHEN },
+	[POLICY_O_LDAP_USER] = { "ldap_user", POLICY_WHO },
+	[POLICY_O_LDAP_GROUP] = { "ldap_group", POLICY_WHO },
 };
 
 static const char *const day_names[7] = {
@@ -604,7 +606,7 @@ object_kind(struct loader *l, const config_setting_t *s, enum policy_cat cat,
 		}
 		return fail(l, s, "%s object without a kind (%s)",
 		    cat_names[cat], cat == POLICY_WHO ?
-		    "email, domain, regex, ip, list" :
+		    "email, domain, regex, ip, list, ldap_user, ldap_group" :
 		    "spam_score, virus, content_type, filename, archive_type, "
 		    "archive_name, header");
 	}
@@ -687,6 +689,9 @@ parse_object(struct loader *l, const config_setting_t *s, enum policy_cat cat,
 		    strcmp(o->value, "welcomelist") != 0)
 			return fail(l, v, "list must be \"block\" or "
 			    "\"welcome\"");
+		return 0;
+	case POLICY_O_LDAP_USER:
+	case POLICY_O_LDAP_GROUP:
 		return 0;
 	case POLICY_O_HEADER:
 		o->field = o->value;

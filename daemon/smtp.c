@@ -28,6 +28,7 @@
 #include "ctl.h"
 #include "db.h"
 #include "greylist.h"
+#include "ldapdir.h"
 #include "deliver.h"
 #include "log.h"
 #include "netio.h"
@@ -314,6 +315,7 @@ cmd_rcpt(struct session *s, const char *arg)
 {
 	struct smtp_rcpt_args	 r;
 	char			 err[256];
+	int			 known;
 
 	if (!s->in_mail) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -330,6 +332,17 @@ cmd_rcpt(struct session *s, const char *arg)
 	}
 	if (!s->mail.smtputf8 && smtp_addr_is_utf8(r.addr)) {
 		reply(s, "553 5.6.7 Non-ASCII recipient needs SMTPUTF8");
+		return;
+	}
+	/* Directory verification (ldapdir.h); -2: not configured. */
+	if (s->direction == DIR_INBOUND &&
+	    (known = ldapdir_rcpt_known(r.addr)) != 1 && known != -2) {
+		if (known == 0)
+			reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+			    "unknown user", r.addr);
+		else
+			reply(s, "451 4.4.3 Directory unavailable, try again "
+			    "later");
 		return;
 	}
 	/* Greylisting judges the real client: Postfix's XFORWARD address. */

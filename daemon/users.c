@@ -18,10 +18,23 @@
 #include "util.h"
 #include "xmalloc.h"
 
-/* Verified against for unknown users, so that they cost the same time. */
-static const char users_dummy_hash[] =
-    "$y$j9T$dummysaltdummysalt$"
-    "gQZfRm1c8y7VbI4yJ7cqXh3m1uL0b8r0wJvV3B0Y3u.";
+/* Verified against for unknown users, so that they cost the same time
+ * (a real hash: crypt fails fast on a malformed one). */
+static pthread_once_t	 users_dummy_once = PTHREAD_ONCE_INIT;
+static char		*users_dummy_hash;
+
+static void
+users_dummy_init(void)
+{
+	char	*cause = NULL;
+
+	if ((users_dummy_hash = users_hash("no such user, no password",
+	    &cause)) == NULL) {
+		log_warnx("users: %s", cause);
+		free(cause);
+		users_dummy_hash = xstrdup("*");
+	}
+}
 
 struct throttle {
 	char		 key[USERS_NAME_MAX + 64];	/* "a:ADDR" or "u:NAME" */
@@ -275,6 +288,8 @@ users_login(const char *name, const char *password, const char *addr,
 		free(safe);
 		return USERS_AUTH_ERROR;
 	}
+	if (!found)
+		pthread_once(&users_dummy_once, users_dummy_init);
 	ok = users_hash_verify(found ? hash : users_dummy_hash, password) &&
 	    found && *role != PROTO_ROLE_NONE;
 	free(hash);

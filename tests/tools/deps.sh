@@ -15,7 +15,9 @@ MOAT_DEPS="build-essential pkg-config make libevent-dev libconfig-dev
 	libmagic-dev
 	libclamav-dev
 	libarchive-dev
-	libhyperscan-dev"
+	libhyperscan-dev
+	libldap2-dev slapd ldap-utils
+	libssh-dev libcrypt-dev openssh-client sshpass"
 
 missing=""
 for pkg in $MOAT_DEPS; do
