@@ -30,74 +30,6 @@ ui_text_utf8(void)
 	return text_utf8;
 }
 
-/*
- * Decode one code point at p (left > 0 bytes). Invalid, overlong or
- * surrogate sequences give REPLACEMENT for one byte.
- */
-static size_t
-utf8_decode(const unsigned char *p, size_t left, uint32_t *cp)
-{
-	size_t		n, i;
-	uint32_t	c;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2;
-		c = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4;
-		c = p[0] & 0x07;
-	} else
-		goto bad;
-	if (n > left)
-		goto bad;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			goto bad;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
-	    (n == 4 && c < 0x10000) || c > 0x10ffff ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		goto bad;
-	*cp = c;
-	return n;
-bad:
-	*cp = REPLACEMENT;
-	return 1;
-}
-
-static size_t
-utf8_encode(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* Characters that reorder or hide text (Trojan Source) or are invisible
  * format controls: dropped. */
 static bool
@@ -195,7 +127,7 @@ ui_text_clean(const char *str)
 			i = skip_esc(s, len, i + 1);
 			continue;
 		}
-		n = utf8_decode(s + i, len - i, &cp);
+		n = util_utf8_decode(s + i, len - i, &cp);
 		if ((k = c1_kind(cp)) != ESC_NONE) {
 			i = k == ESC_CSI ? skip_csi(s, len, i + n) :
 			    skip_string(s, len, i + n);
@@ -212,7 +144,7 @@ ui_text_clean(const char *str)
 		if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
 		    is_format_control(cp))
 			continue;
-		if (buf_append(&b, enc, utf8_encode(cp, enc)) == -1)
+		if (buf_append(&b, enc, util_utf8_encode(cp, enc)) == -1)
 			break;
 	}
 	if (b.data == NULL)
@@ -246,7 +178,7 @@ ui_text_width(const char *clean)
 	int			 w = 0, cw;
 
 	while (i < len) {
-		i += utf8_decode(s + i, len - i, &cp);
+		i += util_utf8_decode(s + i, len - i, &cp);
 		cw = cp_width(cp);
 		if (!text_utf8 && cp >= 0x80 && wcwidth((wchar_t)cp) == 0)
 			cw = 0;		/* combining marks are dropped */
@@ -264,7 +196,7 @@ ui_text_prefix(const char *clean, int width)
 	int			 w = 0, cw;
 
 	while (i < len) {
-		n = utf8_decode(s + i, len - i, &cp);
+		n = util_utf8_decode(s + i, len - i, &cp);
 		cw = cp_width(cp);
 		if (w + cw > width && i > 0)
 			break;
@@ -281,7 +213,7 @@ put_cp(uint32_t cp, char *out)
 	int	w;
 
 	if (cp < 0x80)
-		return utf8_encode(cp, out);
+		return util_utf8_encode(cp, out);
 	if (!text_utf8) {
 		/* Our own separators read well in ASCII; the rest is '?'. */
 		out[0] = cp == 0xb7 ? '-' : cp == 0x2026 ? '~' : '?';
@@ -291,7 +223,7 @@ put_cp(uint32_t cp, char *out)
 	w = wcwidth((wchar_t)cp);
 	if (w < 0)
 		cp = REPLACEMENT;
-	return utf8_encode(cp, out);
+	return util_utf8_encode(cp, out);
 }
 
 int
@@ -326,7 +258,7 @@ ui_text_fit(const char *s, int width, int flags, char *out, size_t outsz)
 		out[o++] = ' ';
 	used = (int)o;
 	for (i = 0; i < len;) {
-		n = utf8_decode(p + i, len - i, &cp);
+		n = util_utf8_decode(p + i, len - i, &cp);
 		cw = cp_width(cp);
 		if (!text_utf8 && cp >= 0x80 && wcwidth((wchar_t)cp) == 0) {
 			i += n;		/* a combining mark alone is noise */

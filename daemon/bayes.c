@@ -18,6 +18,7 @@
 #include "bayes.h"
 #include "finding.h"
 #include "msg.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define WORD_BYTES	256	/* a word kept whole (e-mails, domains) */
@@ -203,76 +204,6 @@ enum cclass {
 	CC_SYMBOL,	/* pictographs: a token each */
 };
 
-/* Decode one UTF-8 sequence; invalid bytes come back as U+FFFD, one at a
- * time. */
-static size_t
-utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
-{
-	uint32_t	c;
-	size_t		n, i;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2;
-		c = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4;
-		c = p[0] & 0x07;
-	} else {
-		*cp = 0xfffd;
-		return 1;
-	}
-	if (n > len) {
-		*cp = 0xfffd;
-		return 1;
-	}
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80) {
-			*cp = 0xfffd;
-			return 1;
-		}
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
-	    (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff)) {
-		*cp = 0xfffd;
-		return 1;
-	}
-	*cp = c;
-	return n;
-}
-
-static size_t
-utf8_encode(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
 
 /* Case and width folding: upper to lower case for the scripts spam is
  * written in, full-width ASCII to ASCII, typographic apostrophes to '. */
@@ -551,13 +482,13 @@ cjk_done(struct bayes_tokens *t, const char *prefix, const uint32_t *run,
 	size_t	i, l;
 
 	if (n == 1) {
-		l = utf8_encode(run[0], b);
+		l = util_utf8_encode(run[0], b);
 		emit(t, prefix, b, l);
 		return;
 	}
 	for (i = 0; i + 1 < n; i++) {
-		l = utf8_encode(run[i], b);
-		l += utf8_encode(run[i + 1], b + l);
+		l = util_utf8_encode(run[i], b);
+		l += util_utf8_encode(run[i + 1], b + l);
 		emit(t, prefix, b, l);
 	}
 }
@@ -576,7 +507,7 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 
 	memset(&w, 0, sizeof w);
 	while (p < end) {
-		p += utf8_decode(p, (size_t)(end - p), &c);
+		p += util_utf8_decode(p, (size_t)(end - p), &c);
 		cc = classify(fold(c));
 		if (cc == CC_IGNORE)
 			continue;
@@ -598,7 +529,7 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 				w.cut = true;
 				continue;
 			}
-			w.len += utf8_encode(f, w.b + w.len);
+			w.len += util_utf8_encode(f, w.b + w.len);
 			continue;
 		}
 		if (w.nchars > 0) {
@@ -612,7 +543,7 @@ text_words(struct bayes_tokens *t, const char *prefix, const char *dprefix,
 			}
 			cjk[ncjk++] = c;
 		} else if (cc == CC_SYMBOL) {
-			l = utf8_encode(c, b);
+			l = util_utf8_encode(c, b);
 			emit(t, prefix, b, l);
 		}
 	}

@@ -278,8 +278,8 @@ get_strlist(struct loader *l, config_setting_t *parent, const char *key,
 	return 0;
 }
 
-static int
-parse_net(const char *s, struct cfg_net *net)
+int
+cfg_net_parse(const char *s, struct cfg_net *net)
 {
 	char		 addr[INET6_ADDRSTRLEN + 1];
 	const char	*slash;
@@ -436,8 +436,8 @@ load_smtp(struct loader *l, config_setting_t *root, struct cfg *c)
 	if (smtp == NULL ||
 	    config_setting_get_member(smtp, "xforward_hosts") == NULL) {
 		c->xforward_hosts = xcalloc(2, sizeof *c->xforward_hosts);
-		parse_net("127.0.0.0/8", &c->xforward_hosts[0]);
-		parse_net("::1/128", &c->xforward_hosts[1]);
+		cfg_net_parse("127.0.0.0/8", &c->xforward_hosts[0]);
+		cfg_net_parse("::1/128", &c->xforward_hosts[1]);
 		c->nxforward_hosts = 2;
 		return 0;
 	}
@@ -445,7 +445,7 @@ load_smtp(struct loader *l, config_setting_t *root, struct cfg *c)
 		goto out;
 	c->xforward_hosts = xcalloc(nnets + 1, sizeof *c->xforward_hosts);
 	for (i = 0; i < nnets; i++) {
-		if (parse_net(nets[i], &c->xforward_hosts[i]) == -1) {
+		if (cfg_net_parse(nets[i], &c->xforward_hosts[i]) == -1) {
 			fail(l, config_setting_get_member(smtp,
 			    "xforward_hosts"), "bad network '%s'", nets[i]);
 			goto out;

@@ -111,6 +111,8 @@ struct cfg	*cfg_load(const char *path, char **cause);
 struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_unref(struct cfg *);	/* accepts NULL */
 bool		 cfg_filter_enabled(const struct cfg *, const char *name);
+/* "addr" or "addr/prefix", IPv4 or IPv6: 0, or -1 when malformed. */
+int		 cfg_net_parse(const char *, struct cfg_net *);
 bool		 cfg_net_match(const struct cfg_net *, size_t n,
 		     const char *addr);
 const char	*cfg_direction_name(enum direction);

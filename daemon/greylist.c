@@ -131,37 +131,6 @@ siphash(const uint8_t key[16], const void *data, size_t len)
 
 /* --- configuration -------------------------------------------------------- */
 
-static int
-parse_net(const char *s, struct cfg_net *net)
-{
-	char		 addr[INET6_ADDRSTRLEN + 1], *end;
-	const char	*slash = strchr(s, '/');
-	size_t		 len = slash != NULL ? (size_t)(slash - s) : strlen(s);
-	long		 prefix;
-
-	if (len == 0 || len >= sizeof addr)
-		return -1;
-	memcpy(addr, s, len);
-	addr[len] = '\0';
-	memset(net, 0, sizeof *net);
-	if (inet_pton(AF_INET, addr, net->addr) == 1) {
-		net->family = AF_INET;
-		net->prefix = 32;
-	} else if (inet_pton(AF_INET6, addr, net->addr) == 1) {
-		net->family = AF_INET6;
-		net->prefix = 128;
-	} else
-		return -1;
-	if (slash != NULL) {
-		prefix = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || end == slash + 1 || prefix < 0 ||
-		    prefix > net->prefix)
-			return -1;
-		net->prefix = (int)prefix;
-	}
-	return 0;
-}
-
 static void
 lower(char *s)
 {
@@ -276,7 +245,7 @@ conf_load(const struct cfg *c, char **cause)
 	}
 	gc->nets = xcalloc(nnets + 1, sizeof *gc->nets);
 	for (i = 0; i < nnets; i++) {
-		if (parse_net(nets[i], &gc->nets[i]) == -1) {
+		if (cfg_net_parse(nets[i], &gc->nets[i]) == -1) {
 			xasprintf(cause, "%s:%d: bad network '%s' in "
 			    "whitelist_networks", c->path,
 			    config_setting_source_line(

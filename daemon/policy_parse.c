@@ -441,40 +441,6 @@ compile_re(struct loader *l, const config_setting_t *s, const char *pat,
 }
 
 static int
-parse_net(const char *s, struct cfg_net *net)
-{
-	char		 addr[INET6_ADDRSTRLEN + 1];
-	const char	*slash;
-	char		*end;
-	size_t		 len;
-	long		 prefix;
-
-	slash = strchr(s, '/');
-	len = slash != NULL ? (size_t)(slash - s) : strlen(s);
-	if (len == 0 || len >= sizeof addr)
-		return -1;
-	memcpy(addr, s, len);
-	addr[len] = '\0';
-	memset(net, 0, sizeof *net);
-	if (inet_pton(AF_INET, addr, net->addr) == 1) {
-		net->family = AF_INET;
-		net->prefix = 32;
-	} else if (inet_pton(AF_INET6, addr, net->addr) == 1) {
-		net->family = AF_INET6;
-		net->prefix = 128;
-	} else
-		return -1;
-	if (slash != NULL) {
-		prefix = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || end == slash + 1 || prefix < 0 ||
-		    prefix > net->prefix)
-			return -1;
-		net->prefix = (int)prefix;
-	}
-	return 0;
-}
-
-static int
 day_index(const char *s, size_t len)
 {
 	int	i;
@@ -677,7 +643,7 @@ parse_object(struct loader *l, const config_setting_t *s, enum policy_cat cat,
 			return fail(l, v, "bad domain \"%s\"", o->value);
 		return 0;
 	case POLICY_O_IP:
-		if (parse_net(o->value, &o->net) == -1)
+		if (cfg_net_parse(o->value, &o->net) == -1)
 			return fail(l, v, "bad address or network \"%s\"",
 			    o->value);
 		return 0;
